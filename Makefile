@@ -1,0 +1,45 @@
+# Thin wrappers around the CLI and pytest. `make book` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BUDGET ?= cpu
+DEVICE ?= cpu
+FRESH ?=
+# An offline copy of the datasets, if this machine has one; without it torchvision downloads on first use.
+SHARED_DATA ?= ../shared/data
+export WEIGHTSHARING_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weightsharing
+
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install data book test smoke status clean
+
+install: $(INSTALLED)
+
+# pyproject.toml pins every tested version; reinstall when it changes.
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+data: $(INSTALLED)
+	@if [ -f "$(SHARED_DATA)/materialize.py" ]; then \
+		$(PY) "$(SHARED_DATA)/materialize.py" "$(WEIGHTSHARING_DATA)"; \
+	else \
+		echo "no offline datasets at $(SHARED_DATA): torchvision downloads them into $(WEIGHTSHARING_DATA) on first use"; \
+	fi
+
+book: data
+	$(PY) -m weightsharing book --budget $(BUDGET) --device $(DEVICE) $(if $(FRESH),--fresh)
+
+test: data
+	$(PY) -m pytest
+
+smoke: data
+	$(PY) -m pytest notebooks
+
+status: $(INSTALLED)
+	$(PY) -m weightsharing status
+
+clean:
+	rm -rf _build .pytest_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -1,0 +1,59 @@
+"""What every notebook does around its experiments: resolve the budget, open the store, record provenance,
+glue numbers into the prose, and write the summary the synthesis and status pages read."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from . import plotting, runs
+from .errors import UserError, show_user_errors_briefly
+
+
+@dataclass
+class Chapter:
+    slug: str
+    budget_name: str
+    budgets: dict[str, Any]
+    device: str = "cpu"
+    fresh: bool = False
+    threads: int | None = None
+    budget: Any = field(init=False)
+    store: runs.Store = field(init=False)
+    prov: dict = field(init=False)
+    _start: float = field(init=False)
+
+    def __post_init__(self):
+        show_user_errors_briefly()
+        self.budget = runs.resolve_budget(self.budgets, self.budget_name, self.slug)
+        if self.device != "cpu" and not torch.cuda.is_available() and not self.device.startswith("mps"):
+            raise UserError(f"device {self.device!r} is not available here; pass device='cpu'")
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self.store = runs.Store(runs.results_dir(self.slug, self.budget_name) / "runs.jsonl", fresh=self.fresh)
+        self.prov = runs.provenance(self.device)
+        self._start = time.perf_counter()
+        plotting.style()
+
+    def glue(self, name: str, value: Any, display: bool = False) -> None:
+        from myst_nb import glue
+
+        glue(name, value, display=display)
+
+    def print_setup(self) -> None:
+        print(f"{self.slug} at budget {self.budget_name!r}: {self.budget}")
+        print("  ".join(f"{k}={v}" for k, v in self.prov.items()))
+        print(f"results: {self.store.path} ({len(self.store)} finished units on disk"
+              f"{', ignored: fresh run' if self.fresh else ''})")
+        for k in ("git_sha", "torch_version", "device", "started_at"):
+            self.glue(f"prov_{k}", self.prov[k])
+        self.glue("budget", self.budget_name)
+
+    def finish(self, claims: list[dict], tables: dict[str, list[dict]], extra: dict | None = None):
+        path = runs.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
+                                  wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables,
+                                  extra=extra)
+        print(f"wrote {path}: {self.store.computed} units computed, {self.store.reused} reused")
+        return path

@@ -1,0 +1,126 @@
+"""`python -m weightsharing run SLUG --budget B [--fresh]`, `... book`, `... status`.
+
+`run` executes notebooks/SLUG.ipynb with papermill into book/SLUG.ipynb; `book` does that for every notebook
+in _toc.yml, then builds the HTML with `jupyter-book build . -W`; `status` prints what each summary says.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import runs
+from .errors import UserError
+from .papers import paper
+
+AUXILIARY = ("synthesis", "status")  # notebooks that read the papers' summaries rather than train anything
+
+
+def toc_notebooks(root: Path) -> list[str]:
+    """Notebook names in _toc.yml order whose source exists in notebooks/."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(Path(node["file"]).stem)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return [f for f in files if (root / "notebooks" / f"{f}.ipynb").exists()]
+
+
+def execute(name: str, budget: str, *, fresh: bool, device: str, root: Path) -> float:
+    import papermill
+
+    if name not in AUXILIARY:
+        runs.resolve_budget(paper(name).BUDGETS, budget, name)  # fail in one line before starting a kernel
+    elif budget not in runs.BUDGET_NAMES:
+        raise UserError(f"unknown budget {budget!r}: choose one of {', '.join(runs.BUDGET_NAMES)}")
+    source, target = root / "notebooks" / f"{name}.ipynb", root / "book" / f"{name}.ipynb"
+    print(f"== {name}: budget {budget}{', fresh' if fresh else ''} -> {target.relative_to(root)}", flush=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(source, target, parameters={"budget": budget, "fresh": fresh, "device": device},
+                                   cwd=str(root / "notebooks"), log_output=True, progress_bar=False,
+                                   kernel_name="python3")
+    except papermill.PapermillExecutionError as e:
+        raise UserError(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue.splitlines()[0] if e.evalue else ''}"
+                        f" (the executed notebook with the traceback is {target})") from None
+    seconds = time.perf_counter() - start
+    print(f"== {name}: done in {seconds:.0f} s", flush=True)
+    return seconds
+
+
+def cmd_run(args, root: Path) -> None:
+    if args.slug not in AUXILIARY:
+        paper(args.slug)
+    execute(args.slug, args.budget, fresh=args.fresh, device=args.device, root=root)
+
+
+def cmd_book(args, root: Path) -> None:
+    for name in toc_notebooks(root):
+        execute(name, args.budget, fresh=args.fresh and name not in AUXILIARY, device=args.device, root=root)
+    build(root)
+
+
+def build(root: Path, out: Path | None = None) -> Path:
+    command = ["jupyter-book", "build", str(root), "-W", "--keep-going"]
+    if out is not None:
+        command += ["--path-output", str(out)]
+    done = subprocess.run([sys.executable, "-m", "jupyter_book.cli.main", *command[1:]], cwd=root)
+    if done.returncode != 0:
+        raise UserError("jupyter-book build failed (warnings count as errors); see the messages above")
+    index = (out or root) / "_build" / "html" / "index.html"
+    print(f"book: {index}")
+    return index
+
+
+def cmd_status(args, root: Path) -> None:
+    summaries = runs.read_summaries(args.budget)
+    if not summaries:
+        print("no summaries yet: run `make book` or `python -m weightsharing run SLUG --budget cpu`")
+        return
+    print(f"{'notebook':<22} {'budget':<6} {'units':>5} {'computed':>8} {'reused':>6} {'compute s':>9} "
+          f"{'device':<6} {'finished (UTC)':<25} {'git'}")
+    for s in summaries:
+        print(f"{s['slug']:<22} {s['budget']:<6} {s['units']:>5} {s['units_computed']:>8} {s['units_reused']:>6} "
+              f"{s['compute_seconds']:>9.0f} {s['device']:<6} {s['finished_at']:<25} {s['git_sha']}")
+        for c in s["claims"]:
+            print(f"    {c['id']:<4} {c['verdict']:<14} {c['claim']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m weightsharing", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="execute one notebook into book/")
+    p_run.add_argument("slug")
+    p_book = sub.add_parser("book", help="execute every notebook of _toc.yml, then build the HTML")
+    for p in (p_run, p_book):
+        p.add_argument("--budget", default="cpu", help="smoke | cpu | paper (default: cpu)")
+        p.add_argument("--fresh", action="store_true", help="recompute every unit instead of reusing runs.jsonl")
+        p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+    p_status = sub.add_parser("status", help="print what each notebook's summary.json says")
+    p_status.add_argument("--budget", default=None)
+    args = parser.parse_args(argv)
+    root = runs.repo_root()
+    try:
+        {"run": cmd_run, "book": cmd_book, "status": cmd_status}[args.command](args, root)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Datasets as whole uint8 tensors: one loader for offline `.npz` copies and torchvision downloads.
+
+`load(name)` looks for `<root>/<name>.npz` (keys x_train, y_train, x_test, y_test, classes; uint8 NHWC) and
+otherwise downloads with torchvision into `<root>` and writes that same file, so every later load is one
+`np.load`. The root is `$WEIGHTSHARING_DATA`, else `~/.cache/weightsharing`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import UserError
+
+DATASETS = ("mnist", "cifar10", "cifar100", "svhn")
+MATERIALIZE = "python ../shared/data/materialize.py DIR"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: torch.Tensor  # uint8 (N, C, H, W)
+    y_train: torch.Tensor  # int64 (N,)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def data_root() -> Path:
+    env = os.environ.get("WEIGHTSHARING_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "weightsharing"
+
+
+def load(name: str, root: str | Path | None = None) -> Dataset:
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    root = Path(root) if root is not None else data_root()
+    path = root / f"{name}.npz"
+    if not path.exists():
+        _download(name, root, path)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test", "classes")}
+    to_nchw = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    return Dataset(
+        name=name,
+        x_train=to_nchw(arrays["x_train"]),
+        y_train=torch.from_numpy(arrays["y_train"].astype(np.int64)),
+        x_test=to_nchw(arrays["x_test"]),
+        y_test=torch.from_numpy(arrays["y_test"].astype(np.int64)),
+        classes=tuple(str(c) for c in arrays["classes"]),
+    )
+
+
+def _download(name: str, root: Path, path: Path) -> None:
+    """Fetch with torchvision and cache as the same .npz the offline copies use."""
+    import torchvision.datasets as tvd
+
+    raw = root / "torchvision"
+    try:
+        if name == "svhn":
+            splits = [tvd.SVHN(raw, split=s, download=True) for s in ("train", "test")]
+            xs = [s.data.transpose(0, 2, 3, 1) for s in splits]  # SVHN is stored NCHW
+            ys = [np.asarray(s.labels) for s in splits]
+            classes = [str(i) for i in range(10)]
+        else:
+            cls = {"mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name]
+            splits = [cls(raw, train=t, download=True) for t in (True, False)]
+            xs = [np.asarray(s.data) for s in splits]
+            xs = [x[..., None] if x.ndim == 3 else x for x in xs]  # MNIST has no channel axis
+            ys = [np.asarray(s.targets) for s in splits]
+            classes = list(splits[0].classes)
+    except Exception as e:  # torchvision raises URLError, RuntimeError, ... depending on where it fails
+        raise UserError(
+            f"{name} is not in {root} and could not be downloaded ({type(e).__name__}); "
+            f"set WEIGHTSHARING_DATA to a folder holding {name}.npz, e.g. fill one with `{MATERIALIZE}`"
+        ) from None
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, x_train=xs[0].astype(np.uint8), y_train=ys[0].astype(np.int64),
+             x_test=xs[1].astype(np.uint8), y_test=ys[1].astype(np.int64), classes=np.array(classes))
+    os.replace(tmp, path)
+
+
+def balanced_subset(y: torch.Tensor, per_class: int, *, generator: torch.Generator) -> torch.Tensor:
+    """Indices of `per_class` random examples of every class (the whole class if it is smaller), sorted."""
+    keep = []
+    for c in torch.unique(y):
+        idx = torch.nonzero(y == c).flatten()
+        keep.append(idx[torch.randperm(len(idx), generator=generator)[:per_class]])
+    return torch.cat(keep).sort().values
+
+
+def to_float(x: torch.Tensor, *, center: bool = True) -> torch.Tensor:
+    """uint8 -> float in [-1, 1] (center) or [0, 1]."""
+    x = x.float() / 255
+    return (x - 0.5) / 0.5 if center else x
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """The EE-559 course prologue's digit pairs: inputs (N, 2, 14, 14) with raw 0-255 intensities."""
+    x: torch.Tensor        # float32 (N, 2, 14, 14)
+    target: torch.Tensor   # int64 (N,): 1 iff first digit <= second
+    classes: torch.Tensor  # int64 (N, 2)
+    index: torch.Tensor    # int64 (N, 2): positions in the source split, for provenance
+
+
+def mnist_pairs(mnist: Dataset, n_pairs: int, *, seed: int = 0) -> tuple[Pairs, Pairs]:
+    """Train and test pairs exactly as `generate_pair_sets(nb)` draws them after `torch.manual_seed(seed)`.
+
+    One generator draws the train permutation, then the test permutation, nothing in between; images are
+    2x2 average-pooled, kept at 0-255 (the prologue does not rescale) and drawn without replacement.
+    """
+    g = torch.Generator().manual_seed(seed)
+
+    def pairs(x: torch.Tensor, y: torch.Tensor) -> Pairs:
+        if 2 * n_pairs > len(x):
+            raise UserError(f"asked for {n_pairs} pairs but the split has only {len(x)} images; use at most {len(x) // 2}")
+        x = F.avg_pool2d(x.float(), kernel_size=2)
+        index = torch.randperm(len(x), generator=g)[: 2 * n_pairs].view(n_pairs, 2)
+        classes = y[index]
+        return Pairs(x=torch.cat((x[index[:, 0]], x[index[:, 1]]), dim=1), target=(classes[:, 0] <= classes[:, 1]).long(),
+                     classes=classes, index=index)
+
+    return pairs(mnist.x_train, mnist.y_train), pairs(mnist.x_test, mnist.y_test)

@@ -1,0 +1,60 @@
+"""Accuracies and the statistics behind every verdict: mean, std and s.e. over seeds, Welch tests."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import stats
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return (logits.argmax(-1) == y).float().mean().item()
+
+
+def binary_accuracy(prob: torch.Tensor, y: torch.Tensor) -> float:
+    """Threshold 0.5 on a probability, as round(sigmoid(.)) does."""
+    return ((prob.reshape(-1) > 0.5).long() == y).float().mean().item()
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error of an accuracy p measured on n independent test examples."""
+    return math.sqrt(p * (1 - p) / n)
+
+
+@dataclass(frozen=True)
+class Spread:
+    mean: float
+    std: float  # unbiased (n - 1), as torch.std
+    se: float
+    n: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.std:.3f} (n={self.n})"
+
+
+def spread(values) -> Spread:
+    v = np.asarray(values, dtype=float)
+    std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+    return Spread(float(v.mean()), std, std / math.sqrt(len(v)) if len(v) > 1 else float("nan"), len(v))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    diff: float  # mean(a) - mean(b)
+    se: float
+    p: float     # two-sided Welch p-value; nan with fewer than 2 values per side
+
+    def __str__(self) -> str:
+        return f"{self.diff:+.3f} ± {self.se:.3f} (Welch p = {self.p:.2g})"
+
+
+def welch(a, b) -> Comparison:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return Comparison(diff, float("nan"), float("nan"))
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue) if se > 0 else (0.0 if diff else 1.0)
+    return Comparison(diff, se, p)

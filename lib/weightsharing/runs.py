@@ -1,0 +1,192 @@
+"""The results store: finished units of work keyed by their config, so an interrupted sweep resumes.
+
+A unit is one model, one setting, one seed. Its key is the config dict (including the paper's revision
+number); `Store.run(key, fn)` returns the stored record if that key finished before, else calls `fn()` and
+appends the record. Every write replaces `runs.jsonl` atomically (temp file + `os.replace`), so a kill at any
+moment leaves either the old or the new file, never half a line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from .errors import UserError
+
+BUDGET_NAMES = ("smoke", "cpu", "paper")
+VERDICTS = ("holds", "does not hold", "inconclusive", "not run")
+
+
+def repo_root() -> Path:
+    """The checkout this package is installed from (editable install), else the working directory."""
+    here = Path(__file__).resolve().parents[2]
+    return here if (here / "_toc.yml").exists() else Path.cwd()
+
+
+def results_dir(slug: str, budget: str) -> Path:
+    root = os.environ.get("WEIGHTSHARING_RESULTS")
+    base = Path(root) if root else repo_root() / "book" / "results"
+    return base / slug / budget
+
+
+def canonical(key: dict) -> str:
+    return json.dumps(key, sort_keys=True, separators=(",", ":"))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class Store:
+    """`runs.jsonl` of one notebook and budget. `fresh=True` ignores (and on the first write replaces) old records."""
+
+    path: Path
+    fresh: bool = False
+    log: Callable[[str], None] = print
+    records: dict[str, dict] = field(default_factory=dict, init=False)
+    computed: int = field(default=0, init=False)
+    reused: int = field(default=0, init=False)
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        if self.path.exists() and not self.fresh:
+            self._read()
+
+    def _read(self) -> None:
+        lines = self.path.read_text().splitlines()
+        rejected = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                self.records[canonical(record["key"])] = record
+            except (json.JSONDecodeError, KeyError, TypeError):
+                rejected.append((number, line))
+        if rejected:
+            # A damaged line is moved aside, never silently dropped: its unit is recomputed and the text kept.
+            quarantine = self.path.with_name(self.path.name + ".rejected")
+            with open(quarantine, "a") as f:
+                f.writelines(line + "\n" for _, line in rejected)
+            numbers = ", ".join(str(n) for n, _ in rejected)
+            self.log(f"WARNING: {self.path}: line(s) {numbers} of {len(lines)} are not complete JSON records "
+                     f"(an interrupted or hand edit?); moved them to {quarantine.name} and will recompute those units")
+            self._flush()
+
+    def _flush(self) -> None:
+        write_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records.values()))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __contains__(self, key: dict) -> bool:
+        return canonical(key) in self.records
+
+    def run(self, key: dict, fn: Callable[[], dict]) -> dict:
+        """The record for `key`: stored if finished before, else `fn()`'s result dict, timed and stored."""
+        k = canonical(key)
+        if k in self.records:
+            self.reused += 1
+            return self.records[k]
+        start = time.perf_counter()
+        result = fn()
+        record = {"key": key, **result, "seconds": round(time.perf_counter() - start, 3),
+                  "finished_at": now(), "device": result.get("device", "cpu")}
+        self.records[k] = record
+        self.computed += 1
+        self._flush()
+        return record
+
+    def select(self, keys: Iterable[dict]) -> list[dict]:
+        return [self.records[canonical(k)] for k in keys]
+
+
+def sweep(store: Store, units: list[dict], fn: Callable[[dict], dict], *,
+          describe: Callable[[dict, dict], str]) -> list[dict]:
+    """Run every unit through the store, one printed line per unit; returns the records in unit order."""
+    records = []
+    width = len(str(len(units)))
+    for i, key in enumerate(units, 1):
+        was_stored = key in store
+        record = store.run(key, lambda: fn(key))
+        how = "reused" if was_stored else f"{record['seconds']:.1f} s"
+        store.log(f"[{i:>{width}}/{len(units)}] {describe(key, record)}  ({how})")
+        records.append(record)
+    return records
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo_root(), capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "lib"], cwd=repo_root(),
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(device: str | torch.device = "cpu") -> dict[str, Any]:
+    import numpy
+
+    return {"git_sha": git_sha(), "python": platform.python_version(), "torch_version": torch.__version__,
+            "numpy_version": numpy.__version__, "device": str(device), "threads": torch.get_num_threads(),
+            "platform": f"{platform.system()} {platform.machine()}", "started_at": now(),
+            "argv0": Path(sys.argv[0]).name}
+
+
+def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seconds: float,
+                  claims: list[dict], tables: dict[str, list[dict]], extra: dict | None = None) -> Path:
+    bad = [c["id"] for c in claims if c["verdict"] not in VERDICTS]
+    if bad:
+        raise ValueError(f"claims {bad} have a verdict outside {VERDICTS}")
+    summary = {
+        "slug": slug, "budget": budget, "git_sha": prov["git_sha"], "finished_at": now(),
+        "wall_seconds": round(wall_seconds, 1), "device": prov["device"], "torch_version": prov["torch_version"],
+        "units": len(store), "units_computed": store.computed, "units_reused": store.reused,
+        "compute_seconds": round(sum(r["seconds"] for r in store.records.values()), 1),
+        "claims": claims, "tables": tables, **(extra or {}),
+    }
+    path = store.path.with_name("summary.json")
+    write_atomic(path, json.dumps(summary, indent=1, default=float) + "\n")
+    return path
+
+
+def read_summaries(budget: str | None = None) -> list[dict]:
+    base = results_dir("_", "_").parents[1]
+    out = []
+    for path in sorted(base.glob("*/*/summary.json")):
+        try:
+            s = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise UserError(f"{path} is not valid JSON; rerun its notebook (python -m weightsharing run "
+                            f"{path.parents[1].name} --budget {path.parent.name})") from None
+        if budget is None or s["budget"] == budget:
+            out.append(s)
+    return out
+
+
+def resolve_budget(budgets: dict[str, Any], name: str, slug: str):
+    if name not in budgets:
+        raise UserError(f"unknown budget {name!r} for {slug}: choose one of {', '.join(budgets)}")
+    return budgets[name]

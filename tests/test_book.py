@@ -1,0 +1,47 @@
+"""The committed book: sources stripped, executed notebooks and summaries in the format DESIGN.md fixes, and a
+warning-free jupyter-book build."""
+import json
+from pathlib import Path
+
+import pytest
+
+from weightsharing import cli, runs
+
+ROOT = runs.repo_root()
+CHAPTERS = cli.toc_notebooks(ROOT)
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_source_notebooks_carry_no_outputs(name):
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert not any(c["outputs"] or c["execution_count"] for c in code)
+    assert any("parameters" in c["metadata"].get("tags", []) for c in code)
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_book_notebooks_were_executed_by_papermill_at_cpu(name):
+    nb = json.loads((ROOT / "book" / f"{name}.ipynb").read_text())
+    assert nb["metadata"]["papermill"]["parameters"]["budget"] == "cpu"
+    assert nb["metadata"]["papermill"]["exception"] in (None, False)
+
+
+@pytest.mark.parametrize("name", [n for n in CHAPTERS if n not in cli.AUXILIARY])
+def test_committed_summary_has_the_designed_format(name):
+    s = json.loads((ROOT / "book" / "results" / name / "cpu" / "summary.json").read_text())
+    assert {"slug", "budget", "git_sha", "finished_at", "wall_seconds", "device", "torch_version", "claims",
+            "tables"} <= set(s)
+    assert s["slug"] == name and s["budget"] == "cpu" and s["claims"]
+    assert all(set(c) == {"id", "claim", "verdict", "evidence"} and c["verdict"] in runs.VERDICTS for c in s["claims"])
+    rows = [r for table in s["tables"].values() for r in table if r.get("paper") is not None]
+    assert rows and all({"ours", "ours_std", "n_seeds"} <= set(r) for r in rows)
+    lines = (ROOT / "book" / "results" / name / "cpu" / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == s["units"]
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(tmp_path):
+    index = cli.build(ROOT, out=tmp_path)
+    assert index.exists()
+    for name in CHAPTERS:
+        assert (tmp_path / "_build" / "html" / "book" / f"{name}.html").exists()

@@ -1,0 +1,129 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from weightsharing import runs
+from weightsharing.errors import UserError
+
+
+def units(n):
+    return [{"rev": 1, "model": "m", "seed": s} for s in range(n)]
+
+
+class Killed(Exception):
+    pass
+
+
+def test_interrupted_sweep_resumes_without_redoing_finished_units(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    calls, interrupt = [], [3]
+
+    def work(key):
+        if key["seed"] in interrupt:
+            interrupt.clear()
+            raise Killed  # interrupted while training the 4th unit
+        calls.append(key["seed"])
+        return {"metric": key["seed"] * 10}
+
+    with pytest.raises(Killed):
+        runs.sweep(runs.Store(path, log=lambda s: None), units(6), work, describe=lambda k, r: "")
+    assert calls == [0, 1, 2] and len(path.read_text().splitlines()) == 3
+
+    store = runs.Store(path, log=lambda s: None)
+    records = runs.sweep(store, units(6), work, describe=lambda k, r: "")
+    assert calls == [0, 1, 2, 3, 4, 5]  # 0-2 were not trained again
+    assert [r["metric"] for r in records] == [0, 10, 20, 30, 40, 50]
+    assert (store.computed, store.reused) == (3, 3)
+    assert not list(tmp_path.glob(".*tmp"))  # atomic writes leave no temp files behind
+
+
+SLOW_SWEEP = """
+import sys, time
+from weightsharing import runs
+units = [{"rev": 1, "seed": s} for s in range(50)]
+def work(key):
+    time.sleep(0.05)
+    return {"metric": key["seed"]}
+runs.sweep(runs.Store(sys.argv[1], log=lambda s: None), units, work, describe=lambda k, r: "")
+"""
+
+
+def test_sweep_killed_with_sigkill_keeps_every_finished_unit(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    child = subprocess.Popen([sys.executable, "-c", SLOW_SWEEP, str(path)])
+    for _ in range(600):  # wait (up to a minute) until a few units are stored, then kill mid-sweep
+        if path.exists() and len(path.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.1)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    warnings = []
+    store = runs.Store(path, log=warnings.append)
+    assert warnings == []  # every line on disk is a whole record: nothing to reject
+    done = len(store)
+    assert 5 <= done < 50
+    calls = []
+    store.log = lambda s: None
+    runs.sweep(store, [{"rev": 1, "seed": s} for s in range(50)], lambda k: calls.append(k) or {"metric": 0},
+               describe=lambda k, r: "")
+    assert len(calls) == 50 - done and len(runs.Store(path)) == 50
+
+
+def test_truncated_last_line_is_reported_kept_aside_and_recomputed(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    store = runs.Store(path, log=lambda s: None)
+    for key in units(3):
+        store.run(key, lambda: {"metric": 1})
+    text = path.read_text()
+    path.write_text(text[:-25])  # a write cut short
+    messages = []
+    store = runs.Store(path, log=messages.append)
+    assert len(messages) == 1 and "line(s) 3 of 3" in messages[0] and "runs.jsonl.rejected" in messages[0]
+    assert len(store) == 2 and units(3)[2] not in store
+    assert (tmp_path / "runs.jsonl.rejected").read_text() == text[:-25].splitlines()[2] + "\n"
+    assert len(path.read_text().splitlines()) == 2  # the store on disk is whole again
+    store.run(units(3)[2], lambda: {"metric": 2})
+    assert store.computed == 1
+
+
+def test_fresh_ignores_stored_units(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    runs.Store(path).run(units(1)[0], lambda: {"metric": 1})
+    store = runs.Store(path, fresh=True)
+    record = store.run(units(1)[0], lambda: {"metric": 2})
+    assert record["metric"] == 2 and store.computed == 1
+
+
+def test_key_order_does_not_matter(tmp_path):
+    store = runs.Store(tmp_path / "runs.jsonl")
+    store.run({"a": 1, "b": 2}, lambda: {"x": 1})
+    assert {"b": 2, "a": 1} in store
+
+
+def test_records_carry_time_and_provenance(tmp_path):
+    record = runs.Store(tmp_path / "runs.jsonl").run({"k": 1}, lambda: {"x": 1})
+    assert record["seconds"] >= 0 and record["finished_at"] and record["device"] == "cpu"
+    assert json.loads((tmp_path / "runs.jsonl").read_text())["key"] == {"k": 1}
+
+
+def test_unknown_budget_names_the_choices():
+    with pytest.raises(UserError, match="choose one of smoke, cpu, paper"):
+        runs.resolve_budget({"smoke": 1, "cpu": 2, "paper": 3}, "gpu", "salimbeni_pairs")
+
+
+def test_summary_rejects_an_unknown_verdict(tmp_path):
+    store = runs.Store(tmp_path / "runs.jsonl")
+    with pytest.raises(ValueError, match="verdict"):
+        runs.write_summary("x", "smoke", store=store, prov=runs.provenance(), wall_seconds=1,
+                           claims=[{"id": "A", "claim": "", "verdict": "probably", "evidence": ""}], tables={})
+
+
+def test_corrupt_summary_is_a_one_line_error(results):
+    (results / "x" / "cpu").mkdir(parents=True)
+    (results / "x" / "cpu" / "summary.json").write_text("{")
+    with pytest.raises(UserError, match="rerun its notebook"):
+        runs.read_summaries()

@@ -1,0 +1,126 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from weightsharing.papers import salimbeni_pairs as S
+from weightsharing.runs import canonical
+
+# spec §2, "Models"
+SPEC_PARAMS = {"FCNN1": 197_001, "FCNN3": 414_351, "WS1": 325_587, "WS2": 207_341, "WS3": 162_959,
+               "AL1": 414_351, "AL2": 325_587, "AL3": 207_341, "AL4": 162_959,
+               "FCNN3 n=200": 83_151, "FCNN3 n=500": 207_351, "FCNN3 n=700": 290_151, "FCNN3 n=1500": 621_351,
+               "FCNN1 n=200": 78_801, "FCNN1 n=1000": 394_001, "L=2": 133_001, "L=3": 170_651, "L=4": 203_301,
+               "FCNN2 as drawn (500-250-50)": 334_351}
+
+
+def all_arms():
+    arms = {a.name: a for a in S.TABLE1}
+    arms.update({a.name: a for panel in S.FIG5.values() for a in panel})
+    arms.update({a.name: a for a, _ in S.SENSITIVITY})
+    return arms
+
+
+@pytest.mark.parametrize("name", SPEC_PARAMS)
+def test_parameter_counts_match_the_spec(name):
+    assert S.n_params(all_arms()[name].build()) == SPEC_PARAMS[name]
+
+
+@pytest.mark.parametrize("branch", ["mlp", "cnn"])
+def test_shared_branch_equals_two_separate_branches_with_equal_weights(branch):
+    torch.manual_seed(0)
+    shared = S.PairNet(branch=branch, shared=True, hidden=32)
+    separate = S.PairNet(branch=branch, shared=False, hidden=32)
+    for b in separate.branches:
+        b.load_state_dict(shared.branches[0].state_dict())
+    separate.head.load_state_dict(shared.head.state_dict())
+    x = torch.rand(5, 2, 14, 14) * 255
+    (p1, d1), (p2, d2) = shared(x), separate(x)
+    assert p1.shape == (5,) and d1.shape == (5, 2, 10)
+    torch.testing.assert_close(p1, p2)
+    torch.testing.assert_close(d1, d2)
+
+
+def test_shared_branch_sees_each_image_in_its_own_slot():
+    net = S.PairNet(branch="mlp", shared=True, hidden=8)
+    x = torch.rand(3, 2, 14, 14)
+    _, digits = net(x)
+    torch.testing.assert_close(digits[:, 1], net.branches[0](x[:, 1:]))
+
+
+def test_auxiliary_loss_is_bce_plus_two_cross_entropies():
+    torch.manual_seed(1)
+    net = S.PairNet(branch="mlp", shared=False, hidden=16)
+    x, t, c = torch.rand(6, 2, 14, 14), torch.randint(0, 2, (6,)), torch.randint(0, 10, (6, 2))
+    prob, digits = net(x)
+    bce = -(t * prob.log() + (1 - t) * (1 - prob).log()).mean()
+    ce = sum(-(digits[:, i].log_softmax(-1).gather(1, c[:, i:i + 1])).mean() for i in range(2))
+    torch.testing.assert_close(S.loss_fn(True)(net, (x, t, c)), bce + ce)
+    torch.testing.assert_close(S.loss_fn(False)(net, (x, t, c)), bce)
+
+
+def test_runs_shared_between_experiments_have_one_key():
+    budget = S.BUDGETS["cpu"]
+    fig5_fcnn3 = next(a for a in S.FIG5["FCNN3 width"] if a.name == "FCNN3 n=1000")
+    same = S.unit_key(fig5_fcnn3, S.AUTHORS, budget, 3) == S.unit_key(S.ARMS["FCNN3"], S.AUTHORS, budget, 3)
+    other_lr = S.unit_key(S.SENSITIVITY[1][0], S.AUTHORS, budget, 3) != S.unit_key(S.ARMS["FCNN3"], S.AUTHORS, budget, 3)
+    assert same and other_lr
+    assert S.unit_key(S.ARMS["AL3"], S.AUTHORS, budget, 0)["rev"] == S.REVISION
+
+
+def test_cpu_budget_is_the_papers_protocol():
+    b = S.BUDGETS["cpu"]
+    assert (b.n_pairs, b.runs, b.epochs, b.batch_size) == (1000, 10, 25, 20)
+    assert sum(len(arms) for _, arms in S.experiments(b).values()) == 9 + 11 + 3
+
+
+def test_train_unit_records_every_epoch(mnist):
+    budget = S.Budget(n_pairs=40, runs=1, epochs=3, fig5_all=False, sensitivity=0, ablations=False)
+    pairs = S.data.mnist_pairs(mnist, 40)
+    out = S.train_unit(S.ARMS["AL4"], S.AUTHORS, budget, 0, pairs=pairs)
+    assert out["history"]["epoch"] == [1, 2, 3] and out["params"] == 162_959
+    assert out["test_acc"] == out["history"]["test_acc"][-1] and 0 <= out["test_acc"] <= 1
+    again = S.train_unit(S.ARMS["AL4"], S.AUTHORS, budget, 0, pairs=pairs)
+    assert again["history"] == out["history"]  # a unit is a deterministic function of its key
+
+
+def fake_runs(acc: dict[str, float], noise=0.005, n=10, early_offset=None):
+    rng = np.random.default_rng(0)
+    rows, curves = [], []
+    for model, mean in acc.items():
+        for seed in range(n):
+            a = mean + noise * rng.standard_normal()
+            rows.append({"experiment": "E1: Table I", "model": model, "seed": seed, "test_acc": a})
+            rows.append({"experiment": "E2: Fig. 5", "model": model, "seed": seed, "test_acc": a})
+            start = a - (early_offset or {}).get(model, 0.05)
+            for epoch in range(1, 26):
+                curves.append({"experiment": "E1: Table I", "model": model, "seed": seed, "epoch": epoch,
+                               "test_acc": start if epoch <= 5 else a})
+    return pd.DataFrame(rows), pd.DataFrame(curves)
+
+
+PAPER_LIKE = {"FCNN1": 0.80, "FCNN3": 0.83, "WS1": 0.825, "WS2": 0.845, "WS3": 0.853, "AL1": 0.88, "AL2": 0.884,
+              "AL3": 0.90, "AL4": 0.915}
+
+
+def verdicts(df, curves):
+    return {c["id"]: c["verdict"] for c in S.claims(df, curves)}
+
+
+def test_claims_hold_on_data_shaped_like_the_paper():
+    v = verdicts(*fake_runs(PAPER_LIKE, early_offset={"WS2": 0.0, "WS3": 0.0}))
+    assert v["S1"] == "holds" and v["S3"] == "holds" and v["S4"] == "holds"
+    assert v["S6"] == "holds" and v["S7"] == "holds"
+
+
+def test_claims_fail_when_the_data_contradict_them():
+    reversed_al = dict(PAPER_LIKE, AL1=0.80, AL2=0.80, AL3=0.80, AL4=0.80, WS1=0.90)
+    v = verdicts(*fake_runs(reversed_al))
+    assert v["S1"] == "does not hold" and v["S3"] == "does not hold" and v["S7"] == "does not hold"
+
+
+def test_noisy_small_differences_are_inconclusive():
+    tiny = {m: 0.85 for m in PAPER_LIKE}
+    v = verdicts(*fake_runs(tiny, noise=0.02, n=3))
+    assert v["S1"] == "inconclusive" and v["S6"] == "inconclusive"

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from weightsharing import metrics
+from weightsharing.train import columns, fit
+
+
+def test_fit_learns_a_linear_map_and_logs_one_row_per_epoch():
+    torch.manual_seed(0)
+    x = torch.randn(256, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    model = nn.Linear(3, 1)
+    rows = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(),
+               (x, y), epochs=20, batch_size=32, generator=torch.Generator().manual_seed(0),
+               evaluate=lambda m: {"mse": ((m(x) - y) ** 2).mean().item()})
+    assert [r["epoch"] for r in rows] == list(range(1, 21))
+    assert rows[-1]["mse"] < 1e-3 < rows[0]["mse"]
+    assert columns(rows)["mse"] == [r["mse"] for r in rows]
+
+
+def test_fit_without_shuffle_feeds_the_same_batches_in_order():
+    seen = []
+
+    def loss(model, batch):
+        seen.append(batch[0][:, 0].tolist())
+        return model(batch[0]).sum()
+
+    model = nn.Linear(1, 1)
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), loss, (torch.arange(6.0)[:, None],),
+        epochs=2, batch_size=4, shuffle=False)
+    assert seen == [[0, 1, 2, 3], [4, 5], [0, 1, 2, 3], [4, 5]]
+
+
+def test_welch_matches_scipy_and_spread_is_unbiased():
+    a, b = np.array([0.8, 0.82, 0.79, 0.85]), np.array([0.7, 0.75, 0.72])
+    c = metrics.welch(a, b)
+    assert c.diff == pytest.approx(a.mean() - b.mean())
+    assert c.p == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    s = metrics.spread(a)
+    assert s.std == pytest.approx(np.std(a, ddof=1)) and s.se == pytest.approx(s.std / 2)
+
+
+def test_accuracies():
+    assert metrics.binary_accuracy(torch.tensor([0.2, 0.7, 0.51]), torch.tensor([0, 1, 0])) == pytest.approx(2 / 3)
+    assert metrics.accuracy(torch.tensor([[1.0, 2.0], [3.0, 0.0]]), torch.tensor([1, 1])) == 0.5
+    assert metrics.binomial_se(0.5, 100) == pytest.approx(0.05)
