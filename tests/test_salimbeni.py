@@ -91,8 +91,8 @@ def fake_runs(acc: dict[str, float], noise=0.005, n=10, early_offset=None):
     for model, mean in acc.items():
         for seed in range(n):
             a = mean + noise * rng.standard_normal()
-            rows.append({"experiment": "E1: Table I", "model": model, "seed": seed, "test_acc": a})
-            rows.append({"experiment": "E2: Fig. 5", "model": model, "seed": seed, "test_acc": a})
+            for experiment in ("E1: Table I", "E2: Fig. 5"):
+                rows.append({"experiment": experiment, "model": model, "seed": seed, "test_acc": a, "train_acc": 1.0})
             start = a - (early_offset or {}).get(model, 0.05)
             for epoch in range(1, 26):
                 curves.append({"experiment": "E1: Table I", "model": model, "seed": seed, "epoch": epoch,

@@ -12,6 +12,14 @@ from . import plotting, runs
 from .errors import UserError, show_user_errors_briefly
 
 
+def glue(name: str, value: Any) -> None:
+    """Make `value` available to the prose as {glue:text}`name`; numpy scalars become plain Python numbers first
+    (their repr, `np.float64(...)`, cannot be formatted by the book)."""
+    from myst_nb import glue as myst_glue
+
+    myst_glue(name, value.item() if hasattr(value, "item") else value, display=False)
+
+
 @dataclass
 class Chapter:
     slug: str
@@ -37,10 +45,8 @@ class Chapter:
         self._start = time.perf_counter()
         plotting.style()
 
-    def glue(self, name: str, value: Any, display: bool = False) -> None:
-        from myst_nb import glue
-
-        glue(name, value, display=display)
+    def glue(self, name: str, value: Any) -> None:
+        glue(name, value)
 
     def print_setup(self) -> None:
         print(f"{self.slug} at budget {self.budget_name!r}: {self.budget}")
@@ -51,9 +57,8 @@ class Chapter:
             self.glue(f"prov_{k}", self.prov[k])
         self.glue("budget", self.budget_name)
 
-    def finish(self, claims: list[dict], tables: dict[str, list[dict]], extra: dict | None = None):
+    def finish(self, claims: list[dict], tables: dict[str, list[dict]], extra: dict | None = None) -> None:
         path = runs.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
                                   wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables,
                                   extra=extra)
         print(f"wrote {path}: {self.store.computed} units computed, {self.store.reused} reused")
-        return path

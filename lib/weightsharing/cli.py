@@ -6,7 +6,7 @@ in _toc.yml, then builds the HTML with `jupyter-book build . -W`; `status` print
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import subprocess
 import sys
 import time
@@ -75,13 +75,14 @@ def cmd_book(args, root: Path) -> None:
 
 
 def build(root: Path, out: Path | None = None) -> Path:
-    command = ["jupyter-book", "build", str(root), "-W", "--keep-going"]
+    # the jupyter-book next to this interpreter, so the build uses the pinned environment whatever PATH says
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "-W", "--keep-going"]
     if out is not None:
         command += ["--path-output", str(out)]
-    done = subprocess.run([sys.executable, "-m", "jupyter_book.cli.main", *command[1:]], cwd=root)
-    if done.returncode != 0:
-        raise UserError("jupyter-book build failed (warnings count as errors); see the messages above")
+    done = subprocess.run(command, cwd=root)
     index = (out or root) / "_build" / "html" / "index.html"
+    if done.returncode != 0 or not index.exists():
+        raise UserError("jupyter-book build failed (warnings count as errors); see the messages above")
     print(f"book: {index}")
     return index
 
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p_status = sub.add_parser("status", help="print what each notebook's summary.json says")
     p_status.add_argument("--budget", default=None)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # papermill streams the notebooks' output here
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
     root = runs.repo_root()
     try:
         {"run": cmd_run, "book": cmd_book, "status": cmd_status}[args.command](args, root)

@@ -16,7 +16,8 @@ def show_user_errors_briefly() -> None:
         return
 
     def handler(shell, etype, value, tb, tb_offset=None):
-        print(f"UserError: {value}")
-        return None
+        stb = [f"UserError: {value}"]
+        shell._showtraceback(etype, value, stb)  # a one-line "traceback": the cell still fails, with its message
+        return stb
 
     ip.set_custom_exc((UserError,), handler)

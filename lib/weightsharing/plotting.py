@@ -16,7 +16,7 @@ def style() -> None:
 
 
 def band(ax, df: pd.DataFrame, *, x: str, y: str, hue: str, spread: str = "std", order=None, colors=None,
-         linestyle="-", label_suffix: str = "", alpha: float = 0.18) -> dict:
+         linestyle="-", labels: bool = True, alpha: float = 0.18) -> dict:
     """Mean of `y` over rows sharing (`hue`, `x`), drawn as a line with a +-1 std (or s.e.) band.
 
     Returns {hue value: colour} so a second call (e.g. train curves, dashed) can reuse the colours.
@@ -27,7 +27,7 @@ def band(ax, df: pd.DataFrame, *, x: str, y: str, hue: str, spread: str = "std",
         g = df[df[hue] == key].groupby(x)[y]
         mean, err = g.mean(), g.std(ddof=1) if spread == "std" else g.sem(ddof=1)
         err = err.fillna(0)
-        ax.plot(mean.index, mean.values, color=palette[key], linestyle=linestyle, label=f"{key}{label_suffix}")
+        ax.plot(mean.index, mean.values, color=palette[key], linestyle=linestyle, label=str(key) if labels else None)
         ax.fill_between(mean.index, (mean - err).values, (mean + err).values, color=palette[key], alpha=alpha, lw=0)
     return palette
 

@@ -119,15 +119,21 @@ class Store:
 
 def sweep(store: Store, units: list[dict], fn: Callable[[dict], dict], *,
           describe: Callable[[dict, dict], str]) -> list[dict]:
-    """Run every unit through the store, one printed line per unit; returns the records in unit order."""
-    records = []
+    """Run every unit through the store; returns the records in unit order.
+
+    Prints one line per unit trained now and a single line for all units reused from disk.
+    """
+    records, reused = [], 0
     width = len(str(len(units)))
     for i, key in enumerate(units, 1):
-        was_stored = key in store
+        if key in store:
+            reused += 1
+            records.append(store.run(key, lambda: fn(key)))
+            continue
         record = store.run(key, lambda: fn(key))
-        how = "reused" if was_stored else f"{record['seconds']:.1f} s"
-        store.log(f"[{i:>{width}}/{len(units)}] {describe(key, record)}  ({how})")
+        store.log(f"[{i:>{width}}/{len(units)}] {describe(key, record)}  ({record['seconds']:.1f} s)")
         records.append(record)
+    store.log(f"{len(units)} units: {len(units) - reused} trained now, {reused} reused from {store.path.name}")
     return records
 
 
