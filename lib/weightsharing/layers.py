@@ -50,12 +50,17 @@ class LocallyConnected2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != self.in_size:
             raise ValueError(f"LocallyConnected2d built for {self.in_size} inputs got {tuple(x.shape[-2:])}")
-        patches = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)  # (B, fan_in, P)
-        # One small matmul per position, batched: (P, B, fan_in) @ (P, fan_in, out) -> (P, B, out)
-        y = torch.bmm(patches.permute(2, 0, 1), self.weight.transpose(1, 2))
+        (ph, pw), (kh, kw), (sh, sw), (oh, ow) = self.padding, self.kernel_size, self.stride, self.out_size
+        if ph or pw:
+            x = F.pad(x, (pw, pw, ph, ph))
+        # Patches as a strided view (B, C, oh, ow, kh, kw): no im2col copy. einsum then runs one small matmul per
+        # position; on CPU this is several times faster than F.unfold + bmm, whose loop copies every operand.
+        patches = x.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :oh, :ow]
+        weight = self.weight.view(oh, ow, self.out_channels, self.in_channels, kh, kw)
+        y = torch.einsum("bchwij,hwocij->bohw", patches, weight)
         if self.bias is not None:
-            y = y + self.bias[:, None, :]
-        return y.permute(1, 2, 0).reshape(x.shape[0], self.out_channels, *self.out_size)
+            y = y + self.bias.t().reshape(1, self.out_channels, oh, ow)
+        return y
 
     @classmethod
     def tied_to(cls, conv: nn.Conv2d, *, in_size: int | tuple[int, int]) -> "LocallyConnected2d":
