@@ -1,7 +1,6 @@
 """The committed book: sources stripped, executed notebooks and summaries in the format DESIGN.md fixes, and a
 warning-free jupyter-book build."""
 import json
-from pathlib import Path
 
 import pytest
 

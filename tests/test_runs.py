@@ -127,3 +127,14 @@ def test_corrupt_summary_is_a_one_line_error(results):
     (results / "x" / "cpu" / "summary.json").write_text("{")
     with pytest.raises(UserError, match="rerun its notebook"):
         runs.read_summaries()
+
+
+def test_units_no_longer_planned_are_dropped_and_reported(tmp_path):
+    store = runs.Store(tmp_path / "runs.jsonl", log=lambda s: None)
+    for key in units(4):
+        store.run(key, lambda: {"metric": 1})
+    messages = []
+    store = runs.Store(tmp_path / "runs.jsonl", log=messages.append)
+    runs.sweep(store, units(2), lambda k: {"metric": 2}, describe=lambda k, r: "")
+    assert store.drop_unused() == 2 and len(runs.Store(tmp_path / "runs.jsonl")) == 2
+    assert "dropped 2 stored unit(s)" in messages[-1]

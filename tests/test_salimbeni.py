@@ -2,10 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import torch.nn.functional as F
 
 from weightsharing.papers import salimbeni_pairs as S
-from weightsharing.runs import canonical
 
 # spec §2, "Models"
 SPEC_PARAMS = {"FCNN1": 197_001, "FCNN3": 414_351, "WS1": 325_587, "WS2": 207_341, "WS3": 162_959,

@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import LocallyConnected2d
+import numpy as np
+
+from .layers import HashedLinear, LocallyConnected2d, hash_index
 
 
 class PositionLoop(nn.Module):
@@ -77,15 +79,54 @@ def locally_connected(batch: int = 32, *, loop: bool = True, repeats: int = 20) 
     return rows
 
 
+# (in, out) of the Chang chapter's hashed layers: MNIST 784 -> 200 -> 200, CIFAR 3072 -> 512 (cpu) / 2000 (paper)
+HASHED_SHAPES = ((784, 200), (200, 200), (3072, 512), (3072, 2000))
+
+
+def hashed_linear(batch: int = 128, *, table_size: int = 997, repeats: int = 20) -> list[dict]:
+    """HashedLinear (uniform hash, 10 % sparsity) against nn.Linear of the same shape, forward + backward."""
+    rows = []
+    for fan_in, fan_out in HASHED_SHAPES:
+        torch.manual_seed(0)
+        index = hash_index("uniform", shape=(fan_out, fan_in), table_size=table_size, rng=np.random.default_rng(0),
+                           sparsity=0.1)
+        hashed, dense = HashedLinear(fan_in, fan_out, index=index, table_size=table_size), nn.Linear(fan_in, fan_out)
+        x = torch.randn(batch, fan_in)
+        t_dense = time_step(dense, x, repeats=repeats)
+        t_hashed = time_step(hashed, x, repeats=repeats)
+        rows.append({"shape": f"{fan_in}x{fan_out}", "batch": batch, "linear_ms": 1e3 * t_dense,
+                     "hashed_ms": 1e3 * t_hashed, "ratio_to_linear": t_hashed / t_dense})
+    return rows
+
+
+def train_step_ms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, repeats: int = 30, warmup: int = 5) -> float:
+    """Median milliseconds of one SGD step (forward, cross-entropy, backward, update) on the batch (x, y)."""
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    times = []
+    for i in range(warmup + repeats):
+        start = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
 def main() -> None:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     for batch in (4, 32):
         print(f"LocallyConnected2d, forward + backward, batch {batch} ({torch.get_num_threads()} threads)")
         for r in locally_connected(batch):
             print(f"  {r['layer']:<14} {r['positions']:>4} positions: Conv2d {r['conv2d_ms']:.3f} ms, "
                   f"LC {r['locally_connected_ms']:.3f} ms ({r['ratio_to_conv2d']:.2f}x Conv2d), "
                   f"loop {r['loop_ms']:.2f} ms (LC {r['speedup_over_loop']:.1f}x faster)")
+    print(f"HashedLinear vs nn.Linear, forward + backward, batch 128 ({torch.get_num_threads()} threads)")
+    for r in hashed_linear():
+        print(f"  {r['shape']:<10} Linear {r['linear_ms']:.3f} ms, hashed {r['hashed_ms']:.3f} ms "
+              f"({r['ratio_to_linear']:.2f}x)")
 
 
 if __name__ == "__main__":
     main()
+

@@ -58,6 +58,8 @@ class Chapter:
         self.glue("budget", self.budget_name)
 
     def finish(self, claims: list[dict], tables: dict[str, list[dict]], extra: dict | None = None) -> None:
+        """Write summary.json; the store keeps exactly the units this run of the notebook used."""
+        self.store.drop_unused()
         path = runs.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
                                   wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables,
                                   extra=extra)

@@ -58,3 +58,31 @@ def welch(a, b) -> Comparison:
     se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
     p = float(stats.ttest_ind(a, b, equal_var=False).pvalue) if se > 0 else (0.0 if diff else 1.0)
     return Comparison(diff, se, p)
+
+
+def fgsm(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, lo: float = -1.0, hi: float = 1.0,
+         batch_size: int = 1000) -> tuple[float, float, torch.Tensor]:
+    """One-step untargeted FGSM: x + eps * sign(grad of the mean cross-entropy w.r.t. x), clamped to [lo, hi].
+
+    Returns (clean accuracy, adversarial accuracy, the gradient signs as int8). The batch mean only rescales each
+    example's input gradient, so the result does not depend on `batch_size` (no batch norm here).
+    """
+    import torch.nn.functional as F
+
+    model.eval()
+    clean = adv = 0
+    signs = []
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size].detach().requires_grad_(True), y[i:i + batch_size]
+        logits = model(xb)
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, yb), xb)
+        with torch.no_grad():
+            clean += (logits.argmax(-1) == yb).sum().item()
+            adv += (model((xb + eps * grad.sign()).clamp(lo, hi)).argmax(-1) == yb).sum().item()
+        signs.append(grad.sign().to(torch.int8))
+    return clean / len(x), adv / len(x), torch.cat(signs)
+
+
+def verdict(support: bool, against: bool) -> str:
+    """A claim holds when the data support it, does not hold when they significantly contradict it, else neither."""
+    return "holds" if support else "does not hold" if against else "inconclusive"

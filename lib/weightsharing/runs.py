@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import torch
 
@@ -62,6 +62,7 @@ class Store:
     records: dict[str, dict] = field(default_factory=dict, init=False)
     computed: int = field(default=0, init=False)
     reused: int = field(default=0, init=False)
+    used: set = field(default_factory=set, init=False)  # keys asked for since this store was opened
 
     def __post_init__(self):
         self.path = Path(self.path)
@@ -101,6 +102,7 @@ class Store:
     def run(self, key: dict, fn: Callable[[], dict]) -> dict:
         """The record for `key`: stored if finished before, else `fn()`'s result dict, timed and stored."""
         k = canonical(key)
+        self.used.add(k)
         if k in self.records:
             self.reused += 1
             return self.records[k]
@@ -113,8 +115,15 @@ class Store:
         self._flush()
         return record
 
-    def select(self, keys: Iterable[dict]) -> list[dict]:
-        return [self.records[canonical(k)] for k in keys]
+    def drop_unused(self) -> int:
+        """Remove the records no run asked for since opening (a budget's plan changed); returns how many."""
+        stale = [k for k in self.records if k not in self.used]
+        for k in stale:
+            del self.records[k]
+        if stale:
+            self.log(f"dropped {len(stale)} stored unit(s) that are no longer in this budget's plan")
+            self._flush()
+        return len(stale)
 
 
 def sweep(store: Store, units: list[dict], fn: Callable[[dict], dict], *,

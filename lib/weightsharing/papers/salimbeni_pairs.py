@@ -16,7 +16,7 @@ from torch import nn
 
 from .. import data, plotting
 from ..runs import Store, canonical, sweep
-from ..metrics import binary_accuracy, binomial_se, spread, welch
+from ..metrics import binary_accuracy, binomial_se, spread, verdict, welch
 from ..train import columns, fit
 
 SLUG = "salimbeni_pairs"
@@ -91,15 +91,9 @@ class Arm:
         return PairNet(branch=self.branch, shared=self.shared, hidden=self.hidden)
 
     def config(self) -> dict:
-        d = asdict(self)
-        d.pop("name")
-        if self.kind == "flat":
-            for k in ("branch", "shared", "hidden", "aux"):
-                d.pop(k)
-        elif self.branch == "cnn":
-            d.pop("hidden")
-        d.pop("widths") if self.kind == "pair" else None
-        return d
+        """What defines the trained network, and so the key of its runs; fields that do not apply are left out."""
+        fields = {"flat": ("kind", "lr", "widths"), "pair": ("kind", "lr", "branch", "shared", "hidden", "aux")}[self.kind]
+        return {f: getattr(self, f) for f in fields if not (f == "hidden" and self.branch == "cnn")}
 
 
 def fcnn1(n=500, lr=2.5e-4, name="FCNN1"):
@@ -317,9 +311,6 @@ def early_mean(curves: pd.DataFrame, model: str, epochs: int = 5) -> np.ndarray:
     return sub.groupby("seed").test_acc.mean().to_numpy()
 
 
-def _verdict(support: bool, against: bool) -> str:
-    return "holds" if support else "does not hold" if against else "inconclusive"
-
 
 def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     acc = final(df)
@@ -327,14 +318,14 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
 
     al = {a: welch(acc[a], acc[b]) for a, b in COUNTERPART.items()}
     out.append({"id": "S1", "claim": "Auxiliary loss improves every model over its counterpart (by about 5-8 points)",
-                "verdict": _verdict(all(c.diff > 0 and c.p < 0.05 for c in al.values()),
+                "verdict": verdict(all(c.diff > 0 and c.p < 0.05 for c in al.values()),
                                     any(c.diff < 0 and c.p < 0.05 for c in al.values())),
                 "evidence": "; ".join(f"{a} - {COUNTERPART[a]} = {c}" for a, c in al.items())})
 
     ws = {a: welch(acc[a], acc[b]) for a, b in WS_GAIN.items()}
     ws_gain, al_gain = np.mean([c.diff for c in ws.values()]), np.mean([c.diff for c in al.values()])
     out.append({"id": "S2", "claim": "Weight sharing gives a smaller gain than the auxiliary loss",
-                "verdict": _verdict(all(c.diff > 0 for c in ws.values()) and ws_gain < al_gain,
+                "verdict": verdict(all(c.diff > 0 for c in ws.values()) and ws_gain < al_gain,
                                     any(c.diff < 0 and c.p < 0.05 for c in ws.values()) or ws_gain >= al_gain),
                 "evidence": "; ".join(f"{a} - {b} = {ws[a]}" for a, b in WS_GAIN.items())
                 + f"; mean WS gain {ws_gain:+.3f} vs mean AL gain {al_gain:+.3f}"})
@@ -344,7 +335,7 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     best = ranking[0]
     vs_best = welch(acc[best], acc["AL4"])
     out.append({"id": "S3", "claim": "The hybrid models are best; AL4 (CNN + WS + AL) is the best model",
-                "verdict": _verdict(best == "AL4" and set(ranking[:2]) == {"AL3", "AL4"},
+                "verdict": verdict(best == "AL4" and set(ranking[:2]) == {"AL3", "AL4"},
                                     best != "AL4" and vs_best.p < 0.05),
                 "evidence": "ranking by mean: " + " > ".join(f"{m} {means[m]:.3f}" for m in ranking[:4])
                 + ("" if best == "AL4" else f"; {best} - AL4 = {vs_best}")})
@@ -352,7 +343,7 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     levels = {g: (np.concatenate([acc[m] for m in models]), target) for g, (models, target) in ABSTRACT_LEVELS.items()}
     off = {g: (v.mean() - t, spread(v).se) for g, (v, t) in levels.items()}
     out.append({"id": "S4", "claim": "Levels: FCNN about 0.80, WS 0.82, AL 0.88, AL + WS 0.91 (each within 0.02)",
-                "verdict": _verdict(all(abs(d) <= 0.02 for d, _ in off.values()),
+                "verdict": verdict(all(abs(d) <= 0.02 for d, _ in off.values()),
                                     any(abs(d) > 0.02 + 2 * se for d, se in off.values())),
                 "evidence": "; ".join(f"{g}: {levels[g][0].mean():.3f} (stated {levels[g][1]:.2f}, "
                                       f"off by {d:+.3f} ± {se:.3f})" for g, (d, se) in off.items())})
@@ -372,7 +363,7 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
 
     early = {a: welch(early_mean(curves, a), early_mean(curves, b)) for a, b in (("WS2", "FCNN3"), ("WS3", "WS1"))}
     out.append({"id": "S6", "claim": "Weight sharing enables faster convergence (mean test accuracy, epochs 1-5)",
-                "verdict": _verdict(all(c.diff > 0 and c.p < 0.05 for c in early.values()),
+                "verdict": verdict(all(c.diff > 0 and c.p < 0.05 for c in early.values()),
                                     any(c.diff < 0 and c.p < 0.05 for c in early.values())),
                 "evidence": "; ".join(f"{a} - {b} over epochs 1-5 = {early[a]}"
                                       for a, b in (("WS2", "FCNN3"), ("WS3", "WS1")))})

@@ -1,0 +1,125 @@
+
+import numpy as np
+import pytest
+import torch
+
+from weightsharing.metrics import fgsm
+from weightsharing.papers import zhang_locality as Z
+
+SPEC_IMAGE_PARAMS = {("mnist", "ConvNet"): 44_426, ("mnist", "FCNet"): 941_534, ("mnist", "WeightNet"): 80_084,
+                     ("mnist", "LocalNet"): 129_374, ("cifar10", "ConvNet"): 62_006, ("cifar10", "FCNet"): 4_143_782,
+                     ("cifar10", "WeightNet"): 99_188, ("cifar10", "LocalNet"): 274_118}
+SPEC_LATENTS = {("mnist", "WeightNet"): [(6, 13, 13), (16, 5, 5)], ("mnist", "LocalNet"): [(6, 12, 12), (16, 4, 4)],
+                ("cifar10", "WeightNet"): [(6, 15, 15), (16, 5, 5)], ("cifar10", "LocalNet"): [(6, 14, 14), (16, 5, 5)],
+                ("mnist", "ConvNet"): [(6, 12, 12), (16, 4, 4)], ("cifar10", "ConvNet"): [(6, 14, 14), (16, 5, 5)]}
+
+
+@pytest.mark.parametrize("dataset,model", SPEC_IMAGE_PARAMS)
+def test_image_parameter_counts_match_the_spec(dataset, model):
+    net = Z.build_image_model(model, dataset)
+    assert sum(p.numel() for p in net.parameters()) == SPEC_IMAGE_PARAMS[dataset, model]
+    channels, size = Z.DATASETS[dataset]
+    assert net(torch.zeros(3, channels, size, size)).shape == (3, 10)
+
+
+@pytest.mark.parametrize("dataset,model", SPEC_LATENTS)
+def test_latent_shapes_match_the_spec(dataset, model):
+    net = Z.build_image_model(model, dataset)
+    channels, size = Z.DATASETS[dataset]
+    shapes, x = [], torch.zeros(1, channels, size, size)
+    for layer in net:
+        x = layer(x)
+        if isinstance(layer, (torch.nn.MaxPool2d,)) or (model != "ConvNet" and isinstance(layer, torch.nn.ReLU)
+                                                       and x.dim() == 4):
+            shapes.append(tuple(x.shape[1:]))
+    assert shapes == SPEC_LATENTS[dataset, model]
+
+
+@pytest.mark.parametrize("kind,params", [("WeightNet", 126), ("LocalNet", 126), ("OracleNet", 12), ("FCNet", 2730)])
+def test_tree_parameter_counts(kind, params):
+    assert Z.TreeNet(kind=kind, replicas=2).params_per_replica() == params
+
+
+def test_oracle_net_with_theta_is_the_target_function():
+    theta, _, _, x = Z.tree_data(64, 0)
+    net = Z.TreeNet(kind="OracleNet", replicas=1)
+    with torch.no_grad():
+        for k in range(6):
+            net.weights[k].copy_(theta[k][None])
+    torch.testing.assert_close(net(x[None]), Z.tree_function(theta[None], x[None]))
+
+
+def test_localnet_and_weightnet_can_represent_the_target():
+    theta, _, _, x = Z.tree_data(128, 1)
+    local, weight = Z.TreeNet(kind="LocalNet", replicas=1), Z.TreeNet(kind="WeightNet", replicas=1)
+    with torch.no_grad():
+        for k in range(6):
+            local.weights[k].copy_(theta[k].expand_as(local.weights[k][0])[None])
+            w = torch.zeros_like(weight.weights[k])
+            w[0, :2] = theta[k]  # all mass on rotation 0: output j reads z_{2j}, z_{2j+1}
+            weight.weights[k].copy_(w)
+    target = Z.tree_function(theta[None], x[None])
+    torch.testing.assert_close(local(x[None]), target)
+    torch.testing.assert_close(weight(x[None]), target)
+
+
+def test_weightnet_layer_is_the_circular_stride_two_correlation():
+    net = Z.TreeNet(kind="WeightNet", replicas=1)
+    w, z = net.weights[2][0], torch.randn(16)
+    m = 16
+    expected = torch.stack([sum(w[i] * z[(i + 2 * j) % m] for i in range(m)) for j in range(m // 2)])
+    torch.testing.assert_close(net.layer_matrix(2)[0] @ z, expected)
+
+
+def test_stacked_replicas_train_exactly_like_separate_models():
+    settings = (Z.TreeSetting(0.0), Z.TreeSetting(0.3))
+    stacked = Z.train_tree("LocalNet", 64, 2, 3, settings)
+    alone = Z.train_tree("LocalNet", 64, 2, 3, settings[:1])
+    both = {(r["trial"], r["noise"]): r["test_mse"] for r in stacked["rows"]}
+    for r in alone["rows"]:
+        assert both[r["trial"], 0.0] == pytest.approx(r["test_mse"], rel=1e-5)
+
+
+def test_iid_noise_differs_per_example_and_the_codes_offset_does_not():
+    settings = (Z.TreeSetting(0.3), Z.TreeSetting(0.3, constant=True))
+    theta, x, xi, _ = Z.tree_data(64, 0)
+    assert xi.std() > 0.5  # per-example draws
+    clean = Z.tree_function(theta[None], x[None])[0]
+    const = clean + 0.3 * xi[:1].expand_as(xi)
+    assert torch.allclose(const - clean, torch.full_like(clean, 0.3 * xi[0].item()))
+    out = Z.train_tree("OracleNet", 64, 1, 1, settings)
+    assert {(r["noise"], r["constant"]) for r in out["rows"]} == {(0.3, False), (0.3, True)}
+
+
+def test_weightnet_localisation_metric():
+    w = np.zeros(64)
+    w[10], w[11] = -0.6, -0.5
+    m = Z.weightnet_localisation(w, (0.6, 0.5))
+    assert m["concentration"] == pytest.approx(1.0) and m["pair_error"] == pytest.approx(0.0) and m["rotation"] == 5
+    loc = Z.localnet_recovery(np.tile([0.6, -0.5], 32), (0.6, 0.5))
+    assert loc["rel_error"] == pytest.approx(0.0) and loc["cv"] == pytest.approx(0.0)
+
+
+def test_fgsm_does_not_depend_on_the_evaluation_batch_and_stays_in_range():
+    torch.manual_seed(0)
+    net = Z.build_image_model("ConvNet", "mnist")
+    x, y = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (64,))
+    a = fgsm(net, x, y, eps=0.1, batch_size=64)
+    b = fgsm(net, x, y, eps=0.1, batch_size=7)
+    assert a[:2] == b[:2] and torch.equal(a[2], b[2])
+    assert set(a[2].unique().tolist()) <= {-1, 0, 1}
+
+
+def test_image_runs_share_subsets_across_models_and_budgets_resolve():
+    runs = Z.image_runs(Z.BUDGETS["cpu"])
+    assert {r.model for r in runs} == set(Z.IMAGE_MODELS)
+    assert sum(r.samples for r in runs) == 4  # WeightNet and LocalNet, full data, both datasets
+    full_fgsm = [r for r in runs if r.per_class == Z.FULL and r.fgsm]
+    assert len(full_fgsm) == 8 and len({canonical_key(r) for r in runs}) == len(runs)
+    seeds = {Z.hash_seed("mnist", 100, 0), Z.hash_seed("mnist", 100, 1), Z.hash_seed("cifar10", 100, 0)}
+    assert len(seeds) == 3 and Z.hash_seed("mnist", 100, 0) == Z.hash_seed("mnist", 100, 0)
+
+
+def canonical_key(run):
+    from weightsharing.runs import canonical
+    return canonical(run.key())
