@@ -27,7 +27,6 @@ class Chapter:
     budgets: dict[str, Any]
     device: str = "cpu"
     fresh: bool = False
-    threads: int | None = None
     budget: Any = field(init=False)
     store: runs.Store = field(init=False)
     prov: dict = field(init=False)
@@ -36,10 +35,8 @@ class Chapter:
     def __post_init__(self):
         show_user_errors_briefly()
         self.budget = runs.resolve_budget(self.budgets, self.budget_name, self.slug)
-        if self.device != "cpu" and not torch.cuda.is_available() and not self.device.startswith("mps"):
-            raise UserError(f"device {self.device!r} is not available here; pass device='cpu'")
-        if self.threads:
-            torch.set_num_threads(self.threads)
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError(f"device {self.device!r} is not available here: run with device='cpu'")
         self.store = runs.Store(runs.results_dir(self.slug, self.budget_name) / "runs.jsonl", fresh=self.fresh)
         self.prov = runs.provenance(self.device)
         self._start = time.perf_counter()
@@ -57,10 +54,9 @@ class Chapter:
             self.glue(f"prov_{k}", self.prov[k])
         self.glue("budget", self.budget_name)
 
-    def finish(self, claims: list[dict], tables: dict[str, list[dict]], extra: dict | None = None) -> None:
+    def finish(self, claims: list[dict], tables: dict[str, list[dict]]) -> None:
         """Write summary.json; the store keeps exactly the units this run of the notebook used."""
         self.store.drop_unused()
         path = runs.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
-                                  wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables,
-                                  extra=extra)
+                                  wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables)
         print(f"wrote {path}: {self.store.computed} units computed, {self.store.reused} reused")

@@ -57,9 +57,22 @@ def execute(name: str, budget: str, *, fresh: bool, device: str, root: Path) -> 
     except papermill.PapermillExecutionError as e:
         raise UserError(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue.splitlines()[0] if e.evalue else ''}"
                         f" (the executed notebook with the traceback is {target})") from None
+    collapse_injected_parameters(target)
     seconds = time.perf_counter() - start
     print(f"== {name}: done in {seconds:.0f} s", flush=True)
     return seconds
+
+
+def collapse_injected_parameters(path: Path) -> None:
+    """Fold the cell papermill inserts (the resolved parameters also print in the setup cell) behind a toggle."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    nbformat.write(nb, path)
 
 
 def cmd_run(args, root: Path) -> None:

@@ -171,7 +171,7 @@ def provenance(device: str | torch.device = "cpu") -> dict[str, Any]:
 
 
 def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seconds: float,
-                  claims: list[dict], tables: dict[str, list[dict]], extra: dict | None = None) -> Path:
+                  claims: list[dict], tables: dict[str, list[dict]]) -> Path:
     bad = [c["id"] for c in claims if c["verdict"] not in VERDICTS]
     if bad:
         raise ValueError(f"claims {bad} have a verdict outside {VERDICTS}")
@@ -180,7 +180,7 @@ def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seco
         "wall_seconds": round(wall_seconds, 1), "device": prov["device"], "torch_version": prov["torch_version"],
         "units": len(store), "units_computed": store.computed, "units_reused": store.reused,
         "compute_seconds": round(sum(r["seconds"] for r in store.records.values()), 1),
-        "claims": claims, "tables": tables, **(extra or {}),
+        "claims": claims, "tables": tables,
     }
     path = store.path.with_name("summary.json")
     write_atomic(path, json.dumps(summary, indent=1, default=float) + "\n")

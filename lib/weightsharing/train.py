@@ -11,8 +11,8 @@ Batch = tuple[torch.Tensor, ...]
 
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable[[nn.Module, Batch], torch.Tensor],
         data: Batch, *, epochs: int, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None,
-        evaluate: Callable[[nn.Module], dict] | None = None, on_epoch: Callable[[dict], bool] | None = None,
-        log: Callable[[str], None] | None = None) -> list[dict]:
+        evaluate: Callable[[nn.Module], dict] | None = None,
+        on_epoch: Callable[[dict], bool] | None = None) -> list[dict]:
     """Train for up to `epochs` passes over `data` (tensors sharing their first axis); return one row per epoch.
 
     `loss_fn` returns the batch loss, or (loss, number of correct predictions) to log the running train accuracy.
@@ -43,8 +43,6 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable[[n
             model.eval()
             with torch.no_grad():
                 row.update(evaluate(model))
-        if log is not None:
-            log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
         rows.append(row)
         if on_epoch is not None and on_epoch(row):
             break
