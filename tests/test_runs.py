@@ -30,11 +30,11 @@ def test_interrupted_sweep_resumes_without_redoing_finished_units(tmp_path):
         return {"metric": key["seed"] * 10}
 
     with pytest.raises(Killed):
-        runs.sweep(runs.Store(path, log=lambda s: None), units(6), work, describe=lambda k, r: "")
+        runs.sweep(runs.Store(path, log=lambda s: None), units(6), key=lambda u: u, run=work, describe=lambda k, r: "")
     assert calls == [0, 1, 2] and len(path.read_text().splitlines()) == 3
 
     store = runs.Store(path, log=lambda s: None)
-    records = runs.sweep(store, units(6), work, describe=lambda k, r: "")
+    records = runs.sweep(store, units(6), key=lambda u: u, run=work, describe=lambda k, r: "")
     assert calls == [0, 1, 2, 3, 4, 5]  # 0-2 were not trained again
     assert [r["metric"] for r in records] == [0, 10, 20, 30, 40, 50]
     assert (store.computed, store.reused) == (3, 3)
@@ -48,7 +48,7 @@ units = [{"rev": 1, "seed": s} for s in range(50)]
 def work(key):
     time.sleep(0.05)
     return {"metric": key["seed"]}
-runs.sweep(runs.Store(sys.argv[1], log=lambda s: None), units, work, describe=lambda k, r: "")
+runs.sweep(runs.Store(sys.argv[1], log=lambda s: None), units, key=lambda u: u, run=work, describe=lambda k, r: "")
 """
 
 
@@ -68,8 +68,8 @@ def test_sweep_killed_with_sigkill_keeps_every_finished_unit(tmp_path):
     assert 5 <= done < 50
     calls = []
     store.log = lambda s: None
-    runs.sweep(store, [{"rev": 1, "seed": s} for s in range(50)], lambda k: calls.append(k) or {"metric": 0},
-               describe=lambda k, r: "")
+    runs.sweep(store, [{"rev": 1, "seed": s} for s in range(50)], key=lambda u: u,
+               run=lambda k: calls.append(k) or {"metric": 0}, describe=lambda k, r: "")
     assert len(calls) == 50 - done and len(runs.Store(path)) == 50
 
 
@@ -135,6 +135,14 @@ def test_units_no_longer_planned_are_dropped_and_reported(tmp_path):
         store.run(key, lambda: {"metric": 1})
     messages = []
     store = runs.Store(tmp_path / "runs.jsonl", log=messages.append)
-    runs.sweep(store, units(2), lambda k: {"metric": 2}, describe=lambda k, r: "")
+    runs.sweep(store, units(2), key=lambda u: u, run=lambda k: {"metric": 2}, describe=lambda k, r: "")
     assert store.drop_unused() == 2 and len(runs.Store(tmp_path / "runs.jsonl")) == 2
     assert "dropped 2 stored unit(s)" in messages[-1]
+
+
+def test_items_with_equal_keys_train_once_and_come_back_in_plan_order(tmp_path):
+    calls = []
+    plan = [("E1", 0), ("E2", 1), ("E1", 1), ("E2", 0)]  # (experiment, seed); the key ignores the experiment
+    records = runs.sweep(runs.Store(tmp_path / "runs.jsonl", log=lambda s: None), plan, key=lambda it: {"seed": it[1]},
+                         run=lambda it: calls.append(it) or {"seed": it[1]}, describe=lambda it, r: "")
+    assert calls == [("E1", 0), ("E2", 1)] and [r["seed"] for r in records] == [0, 1, 1, 0]

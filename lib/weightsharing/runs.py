@@ -16,12 +16,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 
 from .errors import UserError
 
+T = TypeVar("T")
 BUDGET_NAMES = ("smoke", "cpu", "paper")
 VERDICTS = ("holds", "does not hold", "inconclusive", "not run")
 
@@ -126,24 +127,27 @@ class Store:
         return len(stale)
 
 
-def sweep(store: Store, units: list[dict], fn: Callable[[dict], dict], *,
-          describe: Callable[[dict, dict], str]) -> list[dict]:
-    """Run every unit through the store; returns the records in unit order.
+def sweep(store: Store, plan: list[T], *, key: Callable[[T], dict], run: Callable[[T], dict],
+          describe: Callable[[T, dict], str]) -> list[dict]:
+    """Run every item of `plan` through the store and return its records in plan order.
 
-    Prints one line per unit trained now and a single line for all units reused from disk.
+    Items whose keys are equal (one unit used by two experiments) are trained once. Prints one line per unit
+    trained now and a single line for all units reused from disk.
     """
-    records, reused = [], 0
+    units: dict[str, T] = {}
+    for item in plan:
+        units.setdefault(canonical(key(item)), item)
+    records, reused = {}, 0
     width = len(str(len(units)))
-    for i, key in enumerate(units, 1):
-        if key in store:
+    for i, (k, item) in enumerate(units.items(), 1):
+        stored = k in store.records
+        records[k] = store.run(key(item), lambda: run(item))
+        if stored:
             reused += 1
-            records.append(store.run(key, lambda: fn(key)))
-            continue
-        record = store.run(key, lambda: fn(key))
-        store.log(f"[{i:>{width}}/{len(units)}] {describe(key, record)}  ({record['seconds']:.1f} s)")
-        records.append(record)
+        else:
+            store.log(f"[{i:>{width}}/{len(units)}] {describe(item, records[k])}  ({records[k]['seconds']:.1f} s)")
     store.log(f"{len(units)} units: {len(units) - reused} trained now, {reused} reused from {store.path.name}")
-    return records
+    return [records[canonical(key(item))] for item in plan]
 
 
 def now() -> str:

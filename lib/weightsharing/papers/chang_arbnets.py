@@ -19,7 +19,7 @@ from torch import nn
 from .. import data, plotting
 from ..layers import HashedLinear, hash_index, hash_stats
 from ..metrics import verdict, welch
-from ..runs import Store, canonical, sweep
+from ..runs import Store, sweep
 from ..train import fit
 
 SLUG = "chang_arbnets"
@@ -249,24 +249,21 @@ def train_run(run: Run, tensors: tuple[torch.Tensor, ...], budget: Budget, devic
 
 def run_all(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFrame:
     runs = plan(budget)
-    by_key = {canonical(r.key(budget)): r for r in runs}
     tensors = {}
 
-    def train(key):
-        run = by_key[canonical(key)]
+    def train(run):
         cache_key = (run.dataset, run.grid)
         if cache_key not in tensors:
             tensors.clear()
             tensors[cache_key] = load_flat(run.dataset, run.grid)
         return train_run(run, tensors[cache_key], budget, device)
 
-    def describe(key, r):
-        run = by_key[canonical(key)]
+    def describe(run, r):
         return (f"{run.experiment:<5} {run.dataset:<7} s = {run.sparsity:<4} n = {run.table_size:<5} "
                 f"{run.hash.label:<22} seed {run.seed}: test {r['test_acc']:.3f}, entropy {r['entropy']:.2f}, "
                 f"{r['epochs_run']} epochs")
 
-    records = sweep(store, [r.key(budget) for r in runs], train, describe=describe)
+    records = sweep(store, runs, key=lambda run: run.key(budget), run=train, describe=describe)
     return pd.DataFrame([{"experiment": run.experiment, "dataset": run.dataset, "hash": run.hash.kind,
                           "label": run.hash.label, "alpha": run.hash.alpha, "radius": run.hash.radius,
                           "sparsity": run.sparsity, "table_size": run.table_size, "seed": run.seed,

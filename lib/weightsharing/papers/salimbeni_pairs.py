@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import data, plotting
-from ..runs import Store, canonical, sweep
+from ..runs import Store, sweep
 from ..metrics import binary_accuracy, binomial_se, spread, verdict, welch
 from ..train import columns, fit
 
@@ -249,27 +249,21 @@ def run(budget: Budget, store: Store, *, mnist: data.Dataset, device: str = "cpu
     """Every experiment of the budget through the store. Returns (one row per run, one row per run and epoch)."""
     plan = [(experiment, arm, protocol, seed) for experiment, (protocol, arms) in experiments(budget).items()
             for arm in arms for seed in range(budget.runs)]
-    jobs = {}  # canonical key -> (key, arm, protocol, seed); a unit shared by two experiments is trained once
-    for _, arm, protocol, seed in plan:
-        key = unit_key(arm, protocol, budget, seed)
-        jobs.setdefault(canonical(key), (key, arm, protocol, seed))
-
     pairs = cache(lambda seed: data.mnist_pairs(mnist, budget.n_pairs, seed=seed))
 
-    def train(key):
-        _, arm, protocol, seed = jobs[canonical(key)]
+    def train(item):
+        _, arm, protocol, seed = item
         pair_seed = seed if protocol.pairs == "per-run" else 0  # the prologue's draw is seed 0 for every run
         return train_unit(arm, protocol, budget, seed, pairs=pairs(pair_seed), device=device)
 
-    def describe(key, record):
-        _, arm, protocol, seed = jobs[canonical(key)]
+    def describe(item, record):
+        _, arm, protocol, seed = item
         tag = "" if protocol == AUTHORS else f" [{protocol.scale}, shuffle={protocol.shuffle}, pairs={protocol.pairs}]"
         return f"{arm.name:<28} seed {seed}{tag}: test {record['test_acc']:.3f}  train {record['train_acc']:.3f}"
 
-    records = dict(zip(jobs, sweep(store, [j[0] for j in jobs.values()], train, describe=describe)))
+    records = sweep(store, plan, key=lambda item: unit_key(*item[1:3], budget, item[3]), run=train, describe=describe)
     rows, curves = [], []
-    for experiment, arm, protocol, seed in plan:
-        r = records[canonical(unit_key(arm, protocol, budget, seed))]
+    for (experiment, arm, protocol, seed), r in zip(plan, records):
         rows.append({"experiment": experiment, "model": arm.name, "lr": arm.lr, "seed": seed, "params": r["params"],
                      "test_acc": r["test_acc"], "train_acc": r["train_acc"], "seconds": r["seconds"]})
         curves.append(pd.DataFrame(r["history"]).assign(experiment=experiment, model=arm.name, seed=seed))

@@ -346,7 +346,7 @@ def run_tree(budget: Budget, store: Store) -> tuple[pd.DataFrame, dict]:
         iid0 = [row["test_mse"] for row in r["rows"] if row["noise"] == 0 and not row["constant"]]
         return f"tree {key['model']:<9} n = {key['n_train']:<4} ({key['trials']} trials): test MSE at ε = 0 {np.mean(iid0):.4f}"
 
-    records = sweep(store, units, train, describe=describe)
+    records = sweep(store, units, key=lambda unit: unit, run=train, describe=describe)
     rows = [{"model": k["model"], "n_train": k["n_train"], **row} for k, r in zip(units, records) for row in r["rows"]]
     extras = {(k["model"], k["n_train"]): r for k, r in zip(units, records)}
     return pd.DataFrame(rows), extras
@@ -373,23 +373,21 @@ def image_runs(budget: Budget) -> list[ImageRun]:
 
 def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFrame:
     plan = image_runs(budget)
-    by_key = {canonical(r.key()): r for r in plan}
     tensors = {}
 
-    def train(key):
-        run = by_key[canonical(key)]
+    def train(run):
         if run.dataset not in tensors:
             tensors.clear()  # one dataset in memory at a time
             tensors[run.dataset] = prepare(data.load(run.dataset), budget.test_images)
         return train_image(run, tensors[run.dataset], device)
 
-    def describe(key, r):
-        k = "full" if key["per_class"] == FULL else key["per_class"]
+    def describe(run, r):
+        k = "full" if run.per_class == FULL else run.per_class
         tail = f" -> FGSM {r['fgsm_acc']:.3f}" if "fgsm_acc" in r else ""
-        return (f"{key['dataset']:<7} {key['model']:<9} k = {k:<4} trial {key['trial']} [{key['protocol']}]: "
+        return (f"{run.dataset:<7} {run.model:<9} k = {k:<4} trial {run.trial} [{run.protocol}]: "
                 f"test {r['clean_acc']:.3f}{tail}")
 
-    records = sweep(store, [r.key() for r in plan], train, describe=describe)
+    records = sweep(store, plan, key=ImageRun.key, run=train, describe=describe)
     return pd.DataFrame([{**asdict(run), "clean_acc": rec["clean_acc"], "fgsm_acc": rec.get("fgsm_acc"),
                           "train_examples": rec["train_examples"], "params": rec["params"], "seconds": rec["seconds"],
                           "sample_signs": rec.get("sample_signs")} for run, rec in zip(plan, records)])
