@@ -33,10 +33,13 @@ def repo_root() -> Path:
     return here if (here / "_toc.yml").exists() else Path.cwd()
 
 
-def results_dir(slug: str, budget: str) -> Path:
+def results_root() -> Path:
     root = os.environ.get("WEIGHTSHARING_RESULTS")
-    base = Path(root) if root else repo_root() / "book" / "results"
-    return base / slug / budget
+    return Path(root) if root else repo_root() / "book" / "results"
+
+
+def results_dir(slug: str, budget: str) -> Path:
+    return results_root() / slug / budget
 
 
 def canonical(key: dict) -> str:
@@ -96,6 +99,11 @@ class Store:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def compute_seconds(self) -> float:
+        """Training time of every stored unit, whenever it was computed."""
+        return sum(r["seconds"] for r in self.records.values())
 
     def __contains__(self, key: dict) -> bool:
         return canonical(key) in self.records
@@ -183,7 +191,7 @@ def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seco
         "slug": slug, "budget": budget, "git_sha": prov["git_sha"], "finished_at": now(),
         "wall_seconds": round(wall_seconds, 1), "device": prov["device"], "torch_version": prov["torch_version"],
         "units": len(store), "units_computed": store.computed, "units_reused": store.reused,
-        "compute_seconds": round(sum(r["seconds"] for r in store.records.values()), 1),
+        "compute_seconds": round(store.compute_seconds, 1),
         "claims": claims, "tables": tables,
     }
     path = store.path.with_name("summary.json")
@@ -192,9 +200,8 @@ def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seco
 
 
 def read_summaries(budget: str | None = None) -> list[dict]:
-    base = results_dir("_", "_").parents[1]
     out = []
-    for path in sorted(base.glob("*/*/summary.json")):
+    for path in sorted(results_root().glob("*/*/summary.json")):
         try:
             s = json.loads(path.read_text())
         except json.JSONDecodeError:
