@@ -47,3 +47,15 @@ def test_accuracies():
     assert metrics.binary_accuracy(torch.tensor([0.2, 0.7, 0.51]), torch.tensor([0, 1, 0])) == pytest.approx(2 / 3)
     assert metrics.accuracy(torch.tensor([[1.0, 2.0], [3.0, 0.0]]), torch.tensor([1, 1])) == 0.5
     assert metrics.binomial_se(0.5, 100) == pytest.approx(0.05)
+
+
+def test_test_accuracy_is_batch_independent_and_in_eval_mode():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 3))
+    x, y = torch.randn(50, 4), torch.randint(0, 3, (50,))
+    model.train()
+    a = metrics.test_accuracy(model, x, y, batch_size=7)
+    assert not model.training
+    with torch.no_grad():
+        expected = (model(x).argmax(-1) == y).float().mean().item()
+    assert a == pytest.approx(expected) == metrics.test_accuracy(model, x, y, batch_size=50)

@@ -13,6 +13,15 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return (logits.argmax(-1) == y).float().mean().item()
 
 
+def test_accuracy(model, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000) -> float:
+    """Accuracy of a classifier over a whole split, in eval mode, in batches that fit in memory."""
+    model.eval()
+    with torch.no_grad():
+        correct = sum((model(x[i:i + batch_size]).argmax(-1) == y[i:i + batch_size]).sum().item()
+                      for i in range(0, len(y), batch_size))
+    return correct / len(y)
+
+
 def binary_accuracy(prob: torch.Tensor, y: torch.Tensor) -> float:
     """Threshold 0.5 on a probability, as round(sigmoid(.)) does."""
     return ((prob.reshape(-1) > 0.5).long() == y).float().mean().item()

@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import data, plotting
 from ..layers import HashedLinear, hash_index, hash_stats
-from ..metrics import verdict, welch
+from ..metrics import test_accuracy, verdict, welch
 from ..runs import Store, sweep
 from ..train import fit
 
@@ -237,10 +237,7 @@ def train_run(run: Run, tensors: tuple[torch.Tensor, ...], budget: Budget, devic
 
     history = fit(model, opt, loss_fn, (x_train, y_train), epochs=g.epochs, batch_size=budget.batch_size,
                   generator=torch.Generator().manual_seed(run.seed), on_epoch=on_epoch)
-    model.eval()
-    with torch.no_grad():
-        test_acc = sum((model(x_test[i:i + 2000]).argmax(-1) == y_test[i:i + 2000]).sum().item()
-                       for i in range(0, len(y_test), 2000)) / len(y_test)
+    test_acc = test_accuracy(model, x_test, y_test, batch_size=2000)
     layers = model.hash_stats()
     return {"test_acc": test_acc, "train_acc": [h["train_acc"] for h in history], "lr": [h["lr"] for h in history],
             "epochs_run": len(history), "decayed_after_epochs": decays, "layers": layers, "entropy": network_entropy(layers),

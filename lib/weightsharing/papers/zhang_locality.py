@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import data, plotting
 from ..layers import LocallyConnected2d
-from ..metrics import fgsm, spread, verdict
+from ..metrics import fgsm, spread, test_accuracy, verdict
 from ..runs import Store, canonical, sweep
 from ..train import fit, fit_stacked
 
@@ -274,10 +274,7 @@ def train_image(run: ImageRun, tensors: tuple[torch.Tensor, ...], device: str = 
         if run.samples:
             out["sample_signs"] = signs[:SAMPLE_IMAGES].flatten().tolist()
     else:
-        model.eval()
-        with torch.no_grad():
-            out["clean_acc"] = sum((model(xt[i:i + 1000]).argmax(-1) == yt[i:i + 1000]).sum().item()
-                                   for i in range(0, len(yt), 1000)) / len(yt)
+        out["clean_acc"] = test_accuracy(model, xt, yt)
     return out
 
 
