@@ -38,19 +38,29 @@ class PositionLoop(nn.Module):
         return torch.cat(outs, dim=-1).view(x.shape[0], -1, oh, ow)
 
 
+def median_seconds(step, *, repeats: int, warmup: int, reset=None) -> float:
+    """Median wall time of `step()` over `repeats` calls after `warmup` untimed ones; `reset()` runs untimed after each."""
+    times = []
+    for i in range(warmup + repeats):
+        start = time.perf_counter()
+        step()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+        if reset is not None:
+            reset()
+    return statistics.median(times)
+
+
 def time_step(module: nn.Module, x: torch.Tensor, *, input_grad: bool = True, repeats: int = 20,
               warmup: int = 3) -> float:
     """Median seconds of one forward + backward pass (parameter gradients, and the input's if `input_grad`)."""
     x = x.detach().requires_grad_(input_grad)
-    times = []
-    for i in range(warmup + repeats):
-        start = time.perf_counter()
-        module(x).sum().backward()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
+
+    def reset():
         module.zero_grad(set_to_none=True)
         x.grad = None
-    return statistics.median(times)
+
+    return median_seconds(lambda: module(x).sum().backward(), repeats=repeats, warmup=warmup, reset=reset)
 
 
 # LocalNet's two locally connected layers (Zhang chapter): (in_channels, out_channels, input size). A first layer
@@ -102,16 +112,14 @@ def hashed_linear(batch: int = 128, *, table_size: int = 997, repeats: int = 20)
 def train_step_ms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, repeats: int = 30, warmup: int = 5) -> float:
     """Median milliseconds of one SGD step (forward, cross-entropy, backward, update) on the batch (x, y)."""
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    times = []
-    for i in range(warmup + repeats):
-        start = time.perf_counter()
+
+    def step():
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+
+    return 1e3 * median_seconds(step, repeats=repeats, warmup=warmup)
 
 
 def main() -> None:
