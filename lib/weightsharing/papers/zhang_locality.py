@@ -445,7 +445,8 @@ def fig1_table(tree: pd.DataFrame) -> pd.DataFrame:
 
 def paired(tree: pd.DataFrame, a: str, b: str, noise: float, n: int) -> tuple[float, float]:
     """Mean and s.e. of MSE(a) - MSE(b) over trials that share theta and data."""
-    sub = iid(tree)[(iid(tree).noise == noise) & (iid(tree).n_train == n)]
+    sub = iid(tree)
+    sub = sub[(sub.noise == noise) & (sub.n_train == n)]
     d = (sub[sub.model == a].set_index("trial").test_mse - sub[sub.model == b].set_index("trial").test_mse).dropna()
     se = d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
     return float(d.mean()), float(se)
