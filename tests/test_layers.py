@@ -8,18 +8,20 @@ from weightsharing.layers import LocallyConnected2d
 
 @pytest.mark.parametrize("cin,cout,size,k,stride,padding", [(1, 6, 28, 6, 2, 0), (6, 16, 12, 6, 2, 0),
                                                           (3, 4, 9, 3, 1, 1), (2, 3, (7, 10), (3, 2), (2, 1), (0, 1))])
-def test_tied_weights_equal_conv2d(cin, cout, size, k, stride, padding):
+@pytest.mark.parametrize("backend", ["unfold", "masked"])
+def test_tied_weights_equal_conv2d(cin, cout, size, k, stride, padding, backend):
     torch.manual_seed(0)
     conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding)
-    lc = LocallyConnected2d.tied_to(conv, in_size=size)
+    lc = LocallyConnected2d.tied_to(conv, in_size=size, backend=backend)
     size = (size, size) if isinstance(size, int) else size
     x = torch.randn(5, cin, *size)
     torch.testing.assert_close(lc(x), conv(x), atol=1e-5, rtol=1e-5)
 
 
-def test_untied_positions_are_independent():
+@pytest.mark.parametrize("backend,tile", [("unfold", None), ("masked", None), ("masked", (2, 2))])
+def test_untied_positions_are_independent(backend, tile):
     torch.manual_seed(0)
-    lc = LocallyConnected2d(2, 3, in_size=8, kernel_size=3, stride=2)  # 3x3 = 9 positions
+    lc = LocallyConnected2d(2, 3, in_size=8, kernel_size=3, stride=2, backend=backend, tile=tile)  # 3x3 positions
     x = torch.randn(4, 2, 8, 8)
     before = lc(x)
     with torch.no_grad():
@@ -65,3 +67,66 @@ def test_wrong_input_size_is_a_clear_error():
     lc = LocallyConnected2d(1, 2, in_size=8, kernel_size=3)
     with pytest.raises(ValueError, match=r"built for \(8, 8\) inputs got \(9, 9\)"):
         lc(torch.zeros(1, 1, 9, 9))
+
+
+# The shapes the chapters use: S-LOCAL (Neyshabur, alpha = 2), LocalNet layers (Zhang), the FCN's first layer (Rao).
+SHAPES = [(3, 2, 32, 9, 2, 4), (1, 6, 28, 6, 2, 0), (6, 16, 12, 6, 2, 0), (3, 8, 14, 5, 2, 0), (2, 3, (9, 7), 3, 2, 1)]
+
+
+@pytest.mark.parametrize("cin,cout,size,k,stride,padding", SHAPES)
+@pytest.mark.parametrize("tile", [None, (1, 1), (2, 3), (4, 4)])
+def test_backends_agree_on_outputs_and_gradients(cin, cout, size, k, stride, padding, tile):
+    torch.manual_seed(0)
+    ref = LocallyConnected2d(cin, cout, in_size=size, kernel_size=k, stride=stride, padding=padding, backend="unfold")
+    masked = LocallyConnected2d(cin, cout, in_size=size, kernel_size=k, stride=stride, padding=padding,
+                                backend="masked", tile=tile)
+    masked.load_state_dict(ref.state_dict())
+    size = (size, size) if isinstance(size, int) else size
+    x = torch.randn(3, cin, *size)
+    target = torch.randn(3, cout, *ref.out_size)
+    xs = [x.clone().requires_grad_(True) for _ in range(2)]
+    outs = [layer(xi) for layer, xi in zip((ref, masked), xs)]
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-5)
+    for out in outs:
+        (out * target).sum().backward()
+    for a, b in ((ref.weight.grad, masked.weight.grad), (ref.bias.grad, masked.bias.grad), (xs[0].grad, xs[1].grad)):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+
+
+def test_perturbing_one_position_of_the_masked_backend_changes_only_its_outputs():
+    torch.manual_seed(0)
+    lc = LocallyConnected2d(3, 2, in_size=32, kernel_size=9, stride=2, padding=4, backend="masked", tile=(4, 4))
+    x = torch.randn(2, 3, 32, 32)
+    before = lc(x)
+    p = 5 * 16 + 7  # row 5, column 7 of the 16 x 16 output
+    with torch.no_grad():
+        lc.weight[p].add_(torch.randn_like(lc.weight[p]))
+    changed = (lc(x) - before).abs().amax(dim=(0, 1)).flatten() > 0
+    assert changed.nonzero().flatten().tolist() == [p]
+
+
+def test_dense_weight_is_the_equivalent_fully_connected_layer_and_counts_live_taps():
+    torch.manual_seed(0)
+    lc = LocallyConnected2d(3, 2, in_size=32, kernel_size=9, stride=2, padding=4, bias=False)
+    x = torch.randn(4, 3, 32, 32)
+    dense = lc.dense_weight()
+    torch.testing.assert_close(nn.functional.linear(x.flatten(1), dense).view(4, 2, 16, 16), lc(x), atol=1e-5, rtol=1e-5)
+    # S-LOCAL: 62 208 alpha stored weights, 53 868 alpha of them off the zero padding (spec, section 2)
+    assert lc.weight.numel() == 62_208 * 2 and lc.live_weights() == 53_868 * 2 == int((dense != 0).sum())
+
+
+@pytest.mark.parametrize("cin,cout,size,k,stride,padding,backend", [
+    (3, 8, 32, 9, 2, 4, "masked"),    # S-LOCAL, alpha = 8: few output channels
+    (1, 6, 28, 6, 2, 0, "masked"),    # LocalNet MNIST layer 1
+    (6, 16, 12, 6, 2, 0, "unfold"),   # LocalNet MNIST layer 2
+    (3, 64, 32, 5, 2, 0, "unfold"),   # Rao's FCN layer 1
+])
+def test_auto_backend_follows_the_rule(cin, cout, size, k, stride, padding, backend):
+    lc = LocallyConnected2d(cin, cout, in_size=size, kernel_size=k, stride=stride, padding=padding)
+    assert lc.backend == backend
+    assert backend == "unfold" or cout * lc.tile[0] * lc.tile[1] >= 48
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown backend 'fast': choose one of auto, unfold, masked"):
+        LocallyConnected2d(1, 2, in_size=8, kernel_size=3, backend="fast")

@@ -19,18 +19,34 @@ def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
+BACKENDS = ("auto", "unfold", "masked")
+
+
 class LocallyConnected2d(nn.Module):
     """Conv2d-shaped layer with untied weights and biases per output position (positions in row-major order).
 
     weight: (positions, out_channels, in_channels * kh * kw), with patches ordered (c, kh, kw) as in
     `Conv2d.weight.reshape(out_channels, -1)`; bias: (positions, out_channels). Each position is initialised as a
     fresh `Conv2d` would be: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    Two backends compute the same function from the same parameters, so the choice never changes a state dict:
+    - "unfold": patches as a strided view and one small matmul per position (einsum). Good when every position has
+      many output channels (the matmuls are wide enough to run fast).
+    - "masked": the output positions are cut into tiles of `tile` = (th, tw) positions; each tile is one dense
+      matmul of its whole input window against a weight block that holds the tile's filters at their offsets and
+      zeros elsewhere (blocks rebuilt by one scatter per step, so the zeros also mask the gradient). `tile=None`
+      is one tile over the whole output: the masked dense layer of the equivalent fully connected net. Few output
+      channels make the per-position matmuls skinny; a tile trades some multiplications by zero for one wide GEMM.
+    "auto" (the default) takes the cheapest under `plan_backend`'s cost model, checked by `python -m weightsharing.bench`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, in_size: int | tuple[int, int],
                  kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
-                 padding: int | tuple[int, int] = 0, bias: bool = True):
+                 padding: int | tuple[int, int] = 0, bias: bool = True, backend: str = "auto",
+                 tile: int | tuple[int, int] | None = None):
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.in_size, self.kernel_size = _pair(in_size), _pair(kernel_size)
         self.stride, self.padding = _pair(stride), _pair(padding)
@@ -42,6 +58,12 @@ class LocallyConnected2d(nn.Module):
         fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
         self.weight = nn.Parameter(torch.empty(positions, out_channels, fan_in))
         self.bias = nn.Parameter(torch.empty(positions, out_channels)) if bias else None
+        if backend == "auto":
+            backend, tile = plan_backend(self)
+        self.backend = backend
+        self.tile = None if backend == "unfold" else tuple(min(t, n) for t, n in zip(_pair(tile or self.out_size), self.out_size))
+        if backend == "masked":
+            self.register_buffer("block_index", self._block_index(), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -50,9 +72,41 @@ class LocallyConnected2d(nn.Module):
         if self.bias is not None:
             nn.init.uniform_(self.bias, -bound, bound)
 
+    def _taps(self):
+        """Per (position, fan_in) entry: its output row and column, and its input row and column (padding < 0)."""
+        (oh, ow), (kh, kw), (sh, sw), (ph, pw) = self.out_size, self.kernel_size, self.stride, self.padding
+        p = torch.arange(oh * ow)
+        c, i, j = (t.flatten() for t in torch.meshgrid(torch.arange(self.in_channels), torch.arange(kh),
+                                                        torch.arange(kw), indexing="ij"))
+        py, px = (p // ow)[:, None], (p % ow)[:, None]
+        return py, px, c, py * sh - ph + i, px * sw - pw + j
+
+    def tiling(self) -> tuple[int, int, int, int]:
+        """(tile rows, tile columns, window height, window width) of the masked backend."""
+        (th, tw), (oh, ow), (kh, kw), (sh, sw) = self.tile, self.out_size, self.kernel_size, self.stride
+        return -(-oh // th), -(-ow // tw), (th - 1) * sh + kh, (tw - 1) * sw + kw
+
+    def _block_index(self) -> torch.Tensor:
+        """Where each entry of `weight` (flattened) goes in the flattened (tiles, window, tile outputs) blocks."""
+        (th, tw), (ph, pw) = self.tile, self.padding
+        _, ntw, wh, ww = self.tiling()
+        py, px, c, y, x = self._taps()
+        k, n = self.in_channels * wh * ww, self.out_channels * th * tw
+        tile = (py // th) * ntw + px // tw
+        col = (c * wh + y + ph - (py // th) * th * self.stride[0]) * ww + x + pw - (px // tw) * tw * self.stride[1]
+        row = torch.arange(self.out_channels)[None, :] * (th * tw) + (py % th) * tw + px % tw    # (positions, O)
+        return ((tile * k + col)[:, None, :] * n + row[:, :, None]).flatten()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != self.in_size:
             raise ValueError(f"LocallyConnected2d built for {self.in_size} inputs got {tuple(x.shape[-2:])}")
+        oh, ow = self.out_size
+        y = self._masked(x) if self.backend == "masked" else self._unfold(x)
+        if self.bias is not None:
+            y = y + self.bias.t().reshape(1, self.out_channels, oh, ow)
+        return y
+
+    def _unfold(self, x: torch.Tensor) -> torch.Tensor:
         (ph, pw), (kh, kw), (sh, sw), (oh, ow) = self.padding, self.kernel_size, self.stride, self.out_size
         if ph or pw:
             x = F.pad(x, (pw, pw, ph, ph))
@@ -60,16 +114,48 @@ class LocallyConnected2d(nn.Module):
         # position; on CPU this is several times faster than F.unfold + bmm, whose loop copies every operand.
         patches = x.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :oh, :ow]
         weight = self.weight.view(oh, ow, self.out_channels, self.in_channels, kh, kw)
-        y = torch.einsum("bchwij,hwocij->bohw", patches, weight)
-        if self.bias is not None:
-            y = y + self.bias.t().reshape(1, self.out_channels, oh, ow)
-        return y
+        return torch.einsum("bchwij,hwocij->bohw", patches, weight)
+
+    def _masked(self, x: torch.Tensor) -> torch.Tensor:
+        (th, tw), (sh, sw), (ph, pw), (oh, ow) = self.tile, self.stride, self.padding, self.out_size
+        nth, ntw, wh, ww = self.tiling()
+        b, o = x.shape[0], self.out_channels
+        # zero-pad on the far sides too, so that the last row and column of tiles have whole windows
+        x = F.pad(x, (pw, (ntw - 1) * tw * sw + ww - x.shape[-1] - pw, ph, (nth - 1) * th * sh + wh - x.shape[-2] - ph))
+        windows = x.unfold(2, wh, th * sh).unfold(3, ww, tw * sw)                       # (B, C, nth, ntw, wh, ww)
+        windows = windows.permute(2, 3, 0, 1, 4, 5).reshape(nth * ntw, b, -1)
+        k, n = windows.shape[-1], o * th * tw
+        blocks = self.weight.new_zeros(nth * ntw * k * n).scatter(0, self.block_index, self.weight.flatten())
+        y = torch.bmm(windows, blocks.view(nth * ntw, k, n))                             # (tiles, B, O * th * tw)
+        y = y.view(nth, ntw, b, o, th, tw).permute(2, 3, 0, 4, 1, 5).reshape(b, o, nth * th, ntw * tw)
+        return y[:, :, :oh, :ow]
+
+    def dense_weight(self) -> torch.Tensor:
+        """The layer as the weight of a fully connected layer: (out * positions, in * H * W), rows channel-major
+        (o * positions + p), columns (c, y, x) as `x.flatten(1)`; zero outside the receptive fields."""
+        py, px, c, y, x = self._taps()
+        (h, w), (oh, ow) = self.in_size, self.out_size
+        inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        cols = self.in_channels * h * w
+        row = torch.arange(self.out_channels)[None, :, None] * (oh * ow) + (py * ow + px)[:, :, None]
+        flat = torch.where(inside[:, None, :], row * cols + ((c * h + y) * w + x)[:, None, :], -1).flatten()
+        keep = flat >= 0
+        dense = self.weight.new_zeros(self.out_channels * oh * ow * cols)
+        dense[flat[keep].to(dense.device)] = self.weight.flatten()[keep.to(self.weight.device)]
+        return dense.view(-1, cols)
+
+    def live_weights(self) -> int:
+        """Weights that can ever be non-zero: those not on the zero padding (`weight.numel()` counts them too)."""
+        *_, y, x = self._taps()
+        inside = (y >= 0) & (y < self.in_size[0]) & (x >= 0) & (x < self.in_size[1])
+        return int(inside.sum()) * self.out_channels
 
     @classmethod
-    def tied_to(cls, conv: nn.Conv2d, *, in_size: int | tuple[int, int]) -> "LocallyConnected2d":
+    def tied_to(cls, conv: nn.Conv2d, *, in_size: int | tuple[int, int], **backend) -> "LocallyConnected2d":
         """A locally connected layer whose every position holds `conv`'s kernel and bias: it computes `conv`."""
         layer = cls(conv.in_channels, conv.out_channels, in_size=in_size, kernel_size=conv.kernel_size,
-                    stride=conv.stride, padding=conv.padding, bias=conv.bias is not None)
+                    stride=conv.stride, padding=conv.padding, bias=conv.bias is not None, **backend)
+        layer = layer.to(conv.weight.device)
         with torch.no_grad():
             layer.weight.copy_(conv.weight.reshape(conv.out_channels, -1).expand_as(layer.weight))
             if conv.bias is not None:
@@ -78,7 +164,27 @@ class LocallyConnected2d(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, in_size={self.in_size}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, out_size={self.out_size}, bias={self.bias is not None}")
+                f"stride={self.stride}, padding={self.padding}, out_size={self.out_size}, bias={self.bias is not None}, "
+                f"backend={self.backend!r}" + (f", tile={self.tile}" if self.tile else ""))
+
+
+# The rule behind "auto", read off `python -m weightsharing.bench` on a 2-core CPU: with fewer than 16 output
+# channels the per-position matmuls of "unfold" are too skinny to run fast (2.9-11x Conv2d at the first layers of
+# Zhang's LocalNet and Neyshabur's S-LOCAL), and tiles of at least 48 outputs per GEMM win; with 16 or more
+# (LocalNet's second layers, every layer of Rao's FCN) "unfold" was the fastest measured.
+_SKINNY_CHANNELS, _TILE_WIDTH = 16, 48
+
+
+def plan_backend(layer: LocallyConnected2d) -> tuple[str, tuple[int, int] | None]:
+    """("unfold", None) or ("masked", tile): for skinny layers, the tile of at least `_TILE_WIDTH` outputs whose
+    window wastes the fewest multiplications by zero (window area over the kernel's, per output)."""
+    (oh, ow), (kh, kw), (sh, sw), o = layer.out_size, layer.kernel_size, layer.stride, layer.out_channels
+    if o >= _SKINNY_CHANNELS:
+        return "unfold", None
+    tiles = [(th, tw) for th in (1, 2, 4, 8, 16) for tw in (1, 2, 4, 8, 16)
+             if th <= oh and tw <= ow and (o * th * tw >= _TILE_WIDTH or (th, tw) == (oh, ow))]
+    waste = lambda t: ((t[0] - 1) * sh + kh) * ((t[1] - 1) * sw + kw) / (kh * kw)
+    return "masked", min(tiles or [(oh, ow)], key=lambda t: (waste(t), -t[0] * t[1]))
 
 
 # ---------------------------------------------------------------------------------------------- hashed weight sharing
