@@ -146,3 +146,21 @@ def test_items_with_equal_keys_train_once_and_come_back_in_plan_order(tmp_path):
     records = runs.sweep(runs.Store(tmp_path / "runs.jsonl", log=lambda s: None), plan, key=lambda it: {"seed": it[1]},
                          run=lambda it: calls.append(it) or {"seed": it[1]}, describe=lambda it, r: "")
     assert calls == [("E1", 0), ("E2", 1)] and [r["seed"] for r in records] == [0, 1, 1, 0]
+
+
+def test_summary_is_strict_json_without_nan_or_infinity(tmp_path):
+    import json
+
+    import numpy as np
+
+    store = runs.Store(tmp_path / "runs.jsonl")
+    path = runs.write_summary("x", "smoke", store=store, prov=runs.provenance(), wall_seconds=1,
+                              claims=[{"id": "X1", "claim": "c", "verdict": "holds", "evidence": "e"}],
+                              tables={"t": [{"ours": float("nan"), "paper": np.float64(0.5), "n": np.int64(2),
+                                             "inf": float("inf"), "arr": np.array([1.0, np.nan])}]})
+
+    def refuse(name):
+        raise ValueError(f"non-JSON constant {name}")
+
+    row = json.loads(path.read_text(), parse_constant=refuse)["tables"]["t"][0]
+    assert row == {"ours": None, "paper": 0.5, "n": 2, "inf": None, "arr": [1.0, None]}

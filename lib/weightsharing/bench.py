@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -63,28 +64,99 @@ def time_step(module: nn.Module, x: torch.Tensor, *, input_grad: bool = True, re
     return median_seconds(lambda: module(x).sum().backward(), repeats=repeats, warmup=warmup, reset=reset)
 
 
-# LocalNet's two locally connected layers (Zhang chapter): (in_channels, out_channels, input size). A first layer
-# needs no input gradient in training (its input is data), a second layer does; the timings follow that.
+def interleaved(steps: dict[str, Callable[[], None]], *, baseline: str, rounds: int = 15, warmup: int = 2,
+                resets: dict[str, Callable[[], None]] | None = None) -> dict[str, dict]:
+    """Time every step once per round, in turn, so that the machine's drifts (these CPUs are shared and noisy) hit
+    them alike; each round gives each step's ratio to the baseline's time in that round. Returns per step its
+    median milliseconds and the median, min and max of its ratio over the rounds."""
+    resets = resets or {}
+    times = {name: [] for name in steps}
+    for r in range(warmup + rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            if r >= warmup:
+                times[name].append(time.perf_counter() - start)
+            resets.get(name, lambda: None)()
+    base = times[baseline]
+    out = {}
+    for name, ts in times.items():
+        ratios = [t / b for t, b in zip(ts, base)]
+        out[name] = {"ms": 1e3 * statistics.median(ts), "ratio": statistics.median(ratios), "ratio_min": min(ratios),
+                     "ratio_max": max(ratios)}
+    return out
+
+
+def _forward_backward(module: nn.Module, x: torch.Tensor) -> tuple[Callable[[], None], Callable[[], None]]:
+    def reset():
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+
+    return (lambda: module(x).sum().backward()), reset
+
+
+# Locally connected layers of the chapters, at their training batch: (in, out, input size, kernel, stride, padding,
+# batch). A first layer needs no input gradient (its input is data); later layers do, and are timed with it.
+LC_SHAPES = {
+    "S-LOCAL layer 1, α = 8 (Neyshabur)": (3, 8, 32, 9, 2, 4, 512),
+    "LocalNet MNIST layer 1 (Zhang)": (1, 6, 28, 6, 2, 0, 32),
+    "LocalNet CIFAR layer 1 (Zhang)": (3, 6, 32, 6, 2, 0, 32),
+    "LocalNet MNIST layer 2 (Zhang)": (6, 16, 12, 6, 2, 0, 32),
+    "LocalNet CIFAR layer 2 (Zhang)": (6, 16, 14, 6, 2, 0, 32),
+    "FCN layer 1 (Rao)": (3, 64, 32, 5, 2, 0, 128),
+    "FCN layer 2 (Rao)": (64, 128, 14, 5, 2, 0, 128),
+}
+
+
+def lc_backends(*, rounds: int = 15, shapes: dict | None = None) -> list[dict]:
+    """Each LocallyConnected2d backend against Conv2d at the same shape, timed interleaved: unfold, masked as one
+    dense matrix (tile = whole output), and what "auto" picks."""
+    rows = []
+    for name, (cin, cout, size, k, stride, pad, batch) in (shapes or LC_SHAPES).items():
+        torch.manual_seed(0)
+        x = torch.randn(batch, cin, size, size, requires_grad="layer 1" not in name)
+        conv = nn.Conv2d(cin, cout, k, stride=stride, padding=pad)
+        make = lambda **kw: LocallyConnected2d(cin, cout, in_size=size, kernel_size=k, stride=stride, padding=pad, **kw)
+        auto = make()
+        layers = {"Conv2d": conv, "unfold": make(backend="unfold"), "masked dense": make(backend="masked", tile=None)}
+        if auto.backend == "masked" and auto.tile != auto.out_size:
+            layers[f"masked, tile {auto.tile[0]}×{auto.tile[1]}"] = auto
+        pairs = {n: _forward_backward(m, x) for n, m in layers.items()}
+        res = interleaved({n: p[0] for n, p in pairs.items()}, baseline="Conv2d", rounds=rounds,
+                          resets={n: p[1] for n, p in pairs.items()})
+        picked = "unfold" if auto.backend == "unfold" else f"masked, tile {auto.tile[0]}×{auto.tile[1]}"
+        for backend, r in res.items():
+            if backend != "Conv2d":
+                rows.append({"layer": name, "batch": batch, "backend": backend, "auto": backend == picked or
+                             (backend == "masked dense" and picked == f"masked, tile {auto.out_size[0]}×{auto.out_size[1]}"),
+                             "conv2d_ms": res["Conv2d"]["ms"], "ms": r["ms"], "ratio_to_conv2d": r["ratio"],
+                             "ratio_min": r["ratio_min"], "ratio_max": r["ratio_max"]})
+    return rows
+
+
+# LocalNet's two locally connected layers (Zhang chapter): (in_channels, out_channels, input size).
 LOCALNET_SHAPES = {"MNIST layer 1": (1, 6, 28), "MNIST layer 2": (6, 16, 12),
                    "CIFAR layer 1": (3, 6, 32), "CIFAR layer 2": (6, 16, 14)}
 
 
 def locally_connected(batch: int = 32, *, loop: bool = True, repeats: int = 20) -> list[dict]:
-    """LocallyConnected2d against Conv2d (same receptive fields, shared weights) and against the per-position loop."""
+    """LocalNet's layers (the backend "auto" picks) against Conv2d and against the per-position loop, interleaved."""
     rows = []
     for name, (cin, cout, size) in LOCALNET_SHAPES.items():
         torch.manual_seed(0)
         lc = LocallyConnected2d(cin, cout, in_size=size, kernel_size=6, stride=2)
-        conv = nn.Conv2d(cin, cout, 6, stride=2)
-        x = torch.randn(batch, cin, size, size)
-        grad = not name.endswith("layer 1")
-        t_conv = time_step(conv, x, input_grad=grad, repeats=repeats)
-        t_lc = time_step(lc, x, input_grad=grad, repeats=repeats)
-        row = {"layer": name, "batch": batch, "input_grad": grad, "positions": lc.weight.shape[0], "conv2d_ms": 1e3 * t_conv,
-               "locally_connected_ms": 1e3 * t_lc, "ratio_to_conv2d": t_lc / t_conv}
+        x = torch.randn(batch, cin, size, size, requires_grad=not name.endswith("layer 1"))
+        layers = {"conv": nn.Conv2d(cin, cout, 6, stride=2), "lc": lc}
         if loop:
-            t_loop = time_step(PositionLoop(lc), x, input_grad=grad, repeats=max(3, repeats // 4))
-            row.update(loop_ms=1e3 * t_loop, speedup_over_loop=t_loop / t_lc)
+            layers["loop"] = PositionLoop(lc)
+        pairs = {n: _forward_backward(m, x) for n, m in layers.items()}
+        res = interleaved({n: p[0] for n, p in pairs.items()}, baseline="conv", rounds=repeats,
+                          resets={n: p[1] for n, p in pairs.items()})
+        row = {"layer": name, "batch": batch, "input_grad": x.requires_grad, "positions": lc.weight.shape[0],
+               "backend": lc.backend, "conv2d_ms": res["conv"]["ms"], "locally_connected_ms": res["lc"]["ms"],
+               "ratio_to_conv2d": res["lc"]["ratio"]}
+        if loop:
+            row.update(loop_ms=res["loop"]["ms"], speedup_over_loop=res["loop"]["ratio"] / res["lc"]["ratio"])
         rows.append(row)
     return rows
 
@@ -122,14 +194,86 @@ def train_step_ms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, repeats
     return 1e3 * median_seconds(step, repeats=repeats, warmup=warmup)
 
 
+def optimizer_steps(*, alpha: int = 8, batch: int = 512, rounds: int = 15) -> list[dict]:
+    """BetaLasso's step against SGD's (momentum 0.9, weight decay 5e-4, as the chapter's SGD runs) on S-FC, alone
+    and within a whole training step (forward, cross-entropy, backward, step), timed interleaved."""
+    from .optim import BetaLasso
+    from .papers.neyshabur_betalasso.models import build
+
+    torch.manual_seed(0)
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    models = {name: build("S-FC", alpha=alpha, classes=10) for name in ("SGD", "BetaLasso")}
+    models["BetaLasso"].load_state_dict(models["SGD"].state_dict())
+    w = models["BetaLasso"].weight_matrices()
+    rest = [p for p in models["BetaLasso"].parameters() if all(p is not q for q in w)]
+    opts = {"SGD": torch.optim.SGD(models["SGD"].parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4),
+            # the chapter's budget-matched beta = 50 at cpu: k = 33, threshold beta * lambda = 1e-3 on layer 1
+            "BetaLasso": BetaLasso([{"params": w[:1], "lam": 6.7e-4, "beta": 1.5},
+                                    {"params": w[1:], "lam": 1.7e-4, "beta": 1.5},
+                                    {"params": rest, "lam": 0.0}], lr=0.1)}
+    for name, m in models.items():
+        F.cross_entropy(m(x), y).backward()  # a real gradient, kept for the step-only timing
+    step_only = interleaved({n: opts[n].step for n in opts}, baseline="SGD", rounds=rounds)
+
+    def full(name):
+        def step():
+            loss = F.cross_entropy(models[name](x), y)
+            opts[name].zero_grad(set_to_none=True)
+            loss.backward()
+            opts[name].step()
+        return step
+
+    whole = interleaved({n: full(n) for n in opts}, baseline="SGD", rounds=rounds)
+    return [{"what": what, "optimizer": n, "ms": r["ms"], "ratio_to_sgd": r["ratio"], "ratio_min": r["ratio_min"],
+             "ratio_max": r["ratio_max"]} for what, res in (("optimizer step", step_only), ("training step", whole))
+            for n, r in res.items()]
+
+
+def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one forward pass of one example, as the layers really compute them (the masked
+    backend's multiplications by zero included), counted by forward hooks. Build the model under
+    `torch.device("meta")` to count one too large to allocate."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+        elif isinstance(module, nn.Conv2d):
+            total += output[0].numel() * module.weight[0].numel()
+        elif isinstance(module, LocallyConnected2d):
+            if module.backend == "masked":
+                nth, ntw, wh, ww = module.tiling()
+                total += nth * ntw * module.in_channels * wh * ww * module.out_channels * module.tile[0] * module.tile[1]
+            else:
+                total += module.weight.numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:  # a batch of 2: BatchNorm refuses one example in training mode; the hooks count per example anyway
+        model(torch.zeros(2, *input_shape, device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
 def main() -> None:
+    threads = torch.get_num_threads()
+    print(f"LocallyConnected2d backends, forward + backward, ratio to Conv2d: median [min-max] over interleaved rounds "
+          f"({threads} threads; * = what backend='auto' picks)")
+    for r in lc_backends():
+        print(f"  {r['layer']:<36} batch {r['batch']:>3}  {r['backend']:<20}{'*' if r['auto'] else ' '} "
+              f"{r['ms']:8.2f} ms  {r['ratio_to_conv2d']:5.2f}x [{r['ratio_min']:.2f}-{r['ratio_max']:.2f}]")
+    print(f"BetaLasso against SGD (momentum 0.9, wd 5e-4) on S-FC, alpha = 8, batch 512 ({threads} threads)")
+    for r in optimizer_steps():
+        if r["optimizer"] != "SGD":
+            print(f"  {r['what']:<15} {r['ms']:7.2f} ms  {r['ratio_to_sgd']:.2f}x SGD [{r['ratio_min']:.2f}-{r['ratio_max']:.2f}]")
     for batch in (4, 32):
-        print(f"LocallyConnected2d, forward + backward, batch {batch} ({torch.get_num_threads()} threads)")
+        print(f"LocalNet layers against the original per-position loop, batch {batch}")
         for r in locally_connected(batch):
-            print(f"  {r['layer']:<14} {r['positions']:>4} positions: Conv2d {r['conv2d_ms']:.3f} ms, "
-                  f"LC {r['locally_connected_ms']:.3f} ms ({r['ratio_to_conv2d']:.2f}x Conv2d), "
-                  f"loop {r['loop_ms']:.2f} ms (LC {r['speedup_over_loop']:.1f}x faster)")
-    print(f"HashedLinear vs nn.Linear, forward + backward, batch 128 ({torch.get_num_threads()} threads)")
+            print(f"  {r['layer']:<14} {r['positions']:>4} positions ({r['backend']}): {r['ratio_to_conv2d']:.2f}x Conv2d, "
+                  f"{r['speedup_over_loop']:.1f}x faster than the loop")
+    print(f"HashedLinear vs nn.Linear, forward + backward, batch 128 ({threads} threads)")
     for r in hashed_linear():
         print(f"  {r['shape']:<10} Linear {r['linear_ms']:.3f} ms, hashed {r['hashed_ms']:.3f} ms "
               f"({r['ratio_to_linear']:.2f}x)")
@@ -137,4 +281,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -95,3 +95,29 @@ def fgsm(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, lo: float = -1.
 def verdict(support: bool, against: bool) -> str:
     """A claim holds when the data support it, does not hold when they significantly contradict it, else neither."""
     return "holds" if support else "does not hold" if against else "inconclusive"
+
+
+def neighbour_distances(weight: torch.Tensor, grid: tuple[int, int], r: int) -> dict[str, float]:
+    """Mean distance between the weight blocks of neighbouring positions of a locally connected layer (Rao et al.'s
+    MeasureDistance): `weight` (positions, filters, fan_in) in row-major position order on `grid`, divided by its
+    Frobenius norm; every centre (i, j) with r <= i, j < size - r against each neighbour at Chebyshev distance
+    exactly r. Euclidean: mean of |u - v|; cosine: mean of 1 - cos(u, v), on whole blocks (all filters of a
+    position); per_filter_cosine: the same cosine distance filter by filter, averaged."""
+    h, w = grid
+    blocks = (weight / weight.norm()).reshape(h, w, weight.shape[1], weight.shape[2]).double()
+    centre = blocks[r:h - r, r:w - r]
+    euclid, cosine, per_filter, pairs = 0.0, 0.0, 0.0, 0
+    for di in range(-r, r + 1):
+        for dj in range(-r, r + 1):
+            if max(abs(di), abs(dj)) != r:
+                continue
+            other = blocks[r + di:h - r + di, r + dj:w - r + dj]
+            u, v = centre.flatten(2), other.flatten(2)
+            euclid += (u - v).norm(dim=-1).sum().item()
+            cosine += (1 - torch.nn.functional.cosine_similarity(u, v, dim=-1)).sum().item()
+            per_filter += (1 - torch.nn.functional.cosine_similarity(centre, other, dim=-1)).mean(-1).sum().item()
+            pairs += u.shape[0] * u.shape[1]
+    if not pairs:
+        raise ValueError(f"a {h} x {w} grid has no centre with neighbours at distance {r}")
+    return {"euclidean": euclid / pairs, "cosine": cosine / pairs, "per_filter_cosine": per_filter / pairs,
+            "pairs": pairs}

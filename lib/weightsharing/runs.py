@@ -8,6 +8,7 @@ moment leaves either the old or the new file, never half a line.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -135,6 +136,42 @@ class Store:
         return len(stale)
 
 
+def pack_float16(x) -> dict:
+    """A small float array (first-layer filters for a figure, say) as float16 bytes in base64: a tenth of its JSON
+    text. `unpack_float16` returns it as float32."""
+    import base64
+
+    import numpy as np
+
+    a = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float16)
+    return {"shape": list(a.shape), "float16_b64": base64.b64encode(a.tobytes()).decode()}
+
+
+def unpack_float16(d: dict):
+    import base64
+
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(d["float16_b64"]), dtype=np.float16).reshape(d["shape"]).astype(np.float32)
+
+
+def pack_bits(bits) -> str:
+    """Per-example booleans (correct or not, for paired tests) as base64 of packed bits: 1 250 bytes per 10 000."""
+    import base64
+
+    import numpy as np
+
+    return base64.b64encode(np.packbits(np.asarray(bits, dtype=bool)).tobytes()).decode()
+
+
+def unpack_bits(text: str, n: int):
+    import base64
+
+    import numpy as np
+
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
+
+
 def sweep(store: Store, plan: list[T], *, key: Callable[[T], dict], run: Callable[[T], dict],
           describe: Callable[[T, dict], str]) -> list[dict]:
     """Run every item of `plan` through the store and return its records in plan order.
@@ -182,6 +219,20 @@ def provenance(device: str | torch.device = "cpu") -> dict[str, Any]:
             "argv0": Path(sys.argv[0]).name}
 
 
+def strict(value):
+    """`value` with every NaN or infinity replaced by None (null), so that any JSON reader, a browser included,
+    accepts the file (Python's json writes NaN, which is not JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return strict(value.tolist())
+    return value
+
+
 def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seconds: float,
                   claims: list[dict], tables: dict[str, list[dict]]) -> Path:
     bad = [c["id"] for c in claims if c["verdict"] not in VERDICTS]
@@ -195,7 +246,7 @@ def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seco
         "claims": claims, "tables": tables,
     }
     path = store.path.with_name("summary.json")
-    write_atomic(path, json.dumps(summary, indent=1, default=float) + "\n")
+    write_atomic(path, json.dumps(strict(summary), indent=1, allow_nan=False) + "\n")
     return path
 
 

@@ -12,13 +12,15 @@ Batch = tuple[torch.Tensor, ...]
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable[[nn.Module, Batch], torch.Tensor],
         data: Batch, *, epochs: int, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None,
         evaluate: Callable[[nn.Module], dict] | None = None,
-        on_epoch: Callable[[dict], bool] | None = None) -> list[dict]:
+        on_epoch: Callable[[dict], bool] | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> list[dict]:
     """Train for up to `epochs` passes over `data` (tensors sharing their first axis); return one row per epoch.
 
     `loss_fn` returns the batch loss, or (loss, number of correct predictions) to log the running train accuracy.
     Without `shuffle` the batch order is the same every epoch (rows 0..B-1, B..2B-1, ...), as some papers did.
     `evaluate(model)` runs after every epoch under no_grad in eval mode and its dict joins the row; `on_epoch(row)`
-    then runs (a learning-rate schedule, say) and stops training by returning True.
+    then runs (a plateau schedule, say) and stops training by returning True. `scheduler` steps after every
+    optimizer step (a per-step cosine schedule); the row's `lr` is the last one used in the epoch.
     """
     n = len(data[0])
     rows = []
@@ -32,11 +34,14 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable[[n
             loss, hits = out if isinstance(out, tuple) else (out, None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total += loss.item() * len(idx)
             correct += 0 if hits is None else int(hits)
             count += len(idx)
-        row = {"epoch": epoch, "train_loss": total / count, "lr": optimizer.param_groups[0]["lr"]}
+        row = {"epoch": epoch, "train_loss": total / count, "lr": lr}
         if hits is not None:
             row["train_acc"] = correct / count
         if evaluate is not None:

@@ -1,0 +1,7 @@
+"""Neyshabur, "Towards Learning Convolutions from Scratch" (NeurIPS 2020), through the EE-411 reproduction of
+Alnuaimee, Cammarata and Sahebi (2024): can beta-lasso teach a fully connected net the locality of a convolution?
+
+models: S-CONV, S-LOCAL, S-FC, 3-FC; runs: budgets, data, training, the sweep; analysis: locality, Table 2,
+claims; figures. Spec: ../shared/specs/neyshabur.md.
+"""
+from .runs import BUDGETS, REVISION, SLUG  # noqa: F401  (what the CLI and the registry read)

@@ -1,0 +1,331 @@
+"""Budgets, data, training and the sweep of the beta-lasso chapter.
+
+Data stay uint8 on the device (zero-padded by 4 once, for the random crops) and each batch is cropped, flipped,
+normalised and (E5) pixel-permuted on the fly, so a run never copies the dataset. Learning rate: 0.1, cosine to 0
+per step. SGD models: momentum 0.9, weight decay 5e-4. Beta-lasso: Algorithm 1 on S-FC's three weight matrices.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ... import data
+from ...errors import UserError
+from ...metrics import test_accuracy
+from ...optim import BetaLasso
+from ...runs import Store, pack_float16, sweep
+from ...train import columns, fit
+from .models import Shallow, build, first_layer_filters
+
+SLUG = "neyshabur_betalasso"
+REVISION = 1  # bump whenever a change alters this chapter's results
+CLASSES = {"cifar10": 10, "cifar100": 100, "svhn": 10}
+# The paper's cumulative learning rate over 400 epochs (Table 1): 98 steps per epoch, cosine from 0.1 (mean 0.05).
+PAPER_LR_SUM = 0.05 * 400 * 98 + 0.05
+
+
+@dataclass(frozen=True)
+class Budget:
+    alpha: int
+    epochs: tuple[tuple[str, int], ...]   # dataset -> epochs; the datasets this budget runs (SVHN where available)
+    train: int | None = None              # a seeded subset of the training set; None = all of it
+    test: int | None = None               # a seeded subset of the (shuffled) test set; None = all of it
+    holdout: int = 0                      # training images held out as a validation set (paper: for choosing lambda)
+    augment: str = "crop_flip"            # "crop_flip" | "autoaugment" (per image, then crop + flip)
+    lam1: float = 2e-5                    # the paper budget's lambda for layer 1 ...
+    lam2: float = 5e-6                    # ... and for layers 2-3
+    betas: tuple[float, ...] = (0.0, 1.0, 50.0)
+    match_lambda: bool = True             # budget-matched lambda' = k lambda, beta' = beta / k (spec section 4, #9)
+    e4: bool = False                      # beta = 50 with the paper's lambda unscaled (CIFAR-10)
+    e5_models: tuple[str, ...] = ()       # trained on pixel-permuted CIFAR-10
+    pair_seeds: int = 1                   # seeds of the CIFAR-10 S-FC pairs N2 and N4 compare
+    batch_size: int = 512
+    lr: float = 0.1
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return tuple(d for d, _ in self.epochs)
+
+    def steps(self, dataset: str, n_train: int) -> int:
+        return dict(self.epochs)[dataset] * math.ceil(n_train / self.batch_size)
+
+
+BUDGETS = {
+    "smoke": Budget(alpha=2, epochs=(("cifar10", 2),), train=2048, test=1000, e5_models=("S-FC",)),
+    "cpu": Budget(alpha=8, epochs=(("cifar10", 12), ("cifar100", 10), ("svhn", 12)), e4=True,
+                  e5_models=("S-FC", "S-CONV"), pair_seeds=2),
+    "paper": Budget(alpha=150, epochs=(("cifar10", 400), ("cifar100", 400), ("svhn", 400)), holdout=5000,
+                    augment="autoaugment", match_lambda=False, e5_models=("S-FC", "S-CONV"), pair_seeds=2),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    experiment: str                       # E1 (Table 2), E4 (paper lambda), E5 (permuted); not part of the key
+    dataset: str
+    model: str
+    beta: float | None = None             # None: SGD; else beta-lasso with this (paper-scale) beta
+    paper_lambda: bool = False            # E4: lambda unscaled even where the budget matches it
+    permuted: bool = False
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.beta is None:
+            return f"{self.model} SGD"
+        return f"{self.model} β-lasso β = {self.beta:g}" + (" (paper λ)" if self.paper_lambda else "")
+
+    def key(self, budget: Budget) -> dict:
+        b = asdict(budget)
+        for k in ("epochs", "e4", "e5_models", "pair_seeds", "betas"):
+            b.pop(k)
+        b["epochs"] = dict(budget.epochs)[self.dataset]
+        return {"rev": REVISION, **{k: v for k, v in asdict(self).items() if k != "experiment"}, **b}
+
+
+def plan(budget: Budget, datasets: tuple[str, ...]) -> list[Run]:
+    """Every unit of this budget on the datasets that are available (E4 and E5 are CIFAR-10 only)."""
+    runs = []
+    for d in datasets:
+        for model in ("S-CONV", "S-LOCAL", "3-FC"):
+            runs.append(Run("E1", d, model))
+        for beta in (None, *budget.betas):
+            seeds = budget.pair_seeds if d == "cifar10" else 1
+            runs += [Run("E1", d, "S-FC", beta=beta, seed=s) for s in range(seeds)]
+    if "cifar10" in datasets:
+        if budget.e4 and budget.match_lambda:
+            runs.append(Run("E4", "cifar10", "S-FC", beta=50.0, paper_lambda=True))
+        for model in budget.e5_models:
+            beta = 50.0 if model == "S-FC" else None
+            runs += [Run("E5", "cifar10", model, beta=beta, permuted=p) for p in (False, True)]
+    return runs
+
+
+def available(datasets: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The datasets that load here, and for each one that does not, the one-line reason."""
+    ok, missing = [], {}
+    for d in datasets:
+        try:
+            data.load(d)
+            ok.append(d)
+        except UserError as e:  # the message names this machine's folders: the chapter shows only the cause
+            cause = str(e).split("(")[1].split(")")[0] if "(" in str(e) else "missing"
+            missing[d] = f"not on this machine and not downloadable here ({cause})"
+    return tuple(ok), missing
+
+
+# ---------------------------------------------------------------------------------------------- data on the device
+
+@dataclass
+class Images:
+    """One dataset prepared for a budget: uint8 training images zero-padded for the crops, normalised test images."""
+    x_train: torch.Tensor                 # uint8 (N, 3, 40, 40)
+    y_train: torch.Tensor
+    x_val: torch.Tensor | None            # normalised float (held-out training images), or None
+    y_val: torch.Tensor | None
+    x_test: torch.Tensor                  # normalised float
+    y_test: torch.Tensor
+    mean: torch.Tensor                    # (1, 3, 1, 1), of the training images, /255
+    std: torch.Tensor
+    flip: bool                            # no horizontal flips on SVHN (digits)
+    perm: torch.Tensor | None = field(default=None)  # (1024,) pixel permutation for E5
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() / 255 - self.mean) / self.std
+        return x if self.perm is None else x.flatten(2)[:, :, self.perm].view_as(x)
+
+
+def seeded_order(n: int, seed: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+def prepare(dataset: str, budget: Budget, device: str = "cpu") -> Images:
+    ds = data.load(dataset)
+    order = seeded_order(len(ds.y_train), 0)  # one fixed shuffle: the subset and the hold-out come from it
+    n_val, n_train = budget.holdout, budget.train or len(ds.y_train) - budget.holdout
+    train, val = order[n_val:n_val + n_train], order[:n_val]
+    test = seeded_order(len(ds.y_test), 1)[:budget.test] if budget.test else torch.arange(len(ds.y_test))
+    x = ds.x_train[train]
+    mean = (x.float() / 255).mean(dim=(0, 2, 3), keepdim=True)
+    std = (x.float() / 255).std(dim=(0, 2, 3), keepdim=True)
+    imgs = Images(x_train=F.pad(x, (4, 4, 4, 4)).to(device), y_train=ds.y_train[train].to(device), x_val=None,
+                  y_val=None, x_test=ds.x_test[test], y_test=ds.y_test[test].to(device), mean=mean.to(device),
+                  std=std.to(device), flip=dataset != "svhn")
+    imgs.x_test = imgs.normalise(imgs.x_test.to(device))
+    if n_val:
+        imgs.x_val, imgs.y_val = imgs.normalise(ds.x_train[val].to(device)), ds.y_train[val].to(device)
+    return imgs
+
+
+def permuted(imgs: Images, seed: int = 0) -> Images:
+    """The same images with one fixed permutation of the 1024 pixel positions (the same for the 3 channels)."""
+    perm = seeded_order(32 * 32, 1000 + seed).to(imgs.x_train.device)
+    x_test = imgs.x_test.flatten(2)[:, :, perm].view_as(imgs.x_test)
+    x_val = None if imgs.x_val is None else imgs.x_val.flatten(2)[:, :, perm].view_as(imgs.x_val)
+    return replace(imgs, x_test=x_test, x_val=x_val, perm=perm)
+
+
+def augment(imgs: Images, xb: torch.Tensor, generator: torch.Generator, *, autoaugment=None) -> torch.Tensor:
+    """Random 32 x 32 crops of the padded uint8 batch, horizontal flips, then normalisation (and permutation).
+    With `autoaugment`, that policy is applied to each image (unpadded) first, as torchvision does per image."""
+    b = xb.shape[0]
+    if autoaugment is not None:
+        core = torch.stack([autoaugment(img) for img in xb[:, :, 4:36, 4:36]])
+        xb = F.pad(core, (4, 4, 4, 4))
+    dy, dx = (torch.randint(0, 9, (2, b), generator=generator)).to(xb.device)
+    ar = torch.arange(32, device=xb.device)
+    rows, cols = (dy[:, None] + ar)[:, :, None], (dx[:, None] + ar)[:, None, :]
+    # advanced indexing puts the channel axis last; contiguous NCHW again, or the whole network runs channels-last
+    # (BatchNorm's backward 7x slower on this CPU)
+    x = xb[torch.arange(b, device=xb.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
+    if imgs.flip:
+        flip = (torch.rand(b, generator=generator) < 0.5).to(xb.device)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    return imgs.normalise(x)
+
+
+# ---------------------------------------------------------------------------------------------- one run
+
+def lambdas(run: Run, budget: Budget, steps: int) -> dict:
+    """The (lambda1, lambda2, beta) a beta-lasso run uses, and the factor k that budget matching applied."""
+    lr_sum = budget.lr * 0.5 * steps + budget.lr * 0.5  # sum of the cosine schedule over `steps` steps
+    k = PAPER_LR_SUM / lr_sum if budget.match_lambda and not run.paper_lambda else 1.0
+    return {"k": k, "lam1": budget.lam1 * k, "lam2": budget.lam2 * k, "beta": run.beta / k, "lr_sum": lr_sum}
+
+
+def optimizer(model: Shallow, run: Run, budget: Budget, steps: int) -> tuple[torch.optim.Optimizer, dict]:
+    if run.beta is None:
+        return torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=0.9, weight_decay=5e-4), {}
+    lam = lambdas(run, budget, steps)
+    w1, w2, w3 = model.weight_matrices()
+    rest = [p for p in model.parameters() if all(p is not w for w in (w1, w2, w3))]
+    groups = [{"params": [w1], "lam": lam["lam1"], "beta": lam["beta"]},
+              {"params": [w2, w3], "lam": lam["lam2"], "beta": lam["beta"]},
+              {"params": rest, "lam": 0.0, "beta": 0.0}]  # BatchNorm and the last bias: plain SGD
+    return BetaLasso(groups, lr=budget.lr), lam
+
+
+def nonzeros(model: Shallow) -> list[int]:
+    return [int(torch.count_nonzero(w)) for w in model.weight_matrices()]
+
+
+FIG4_FILTERS = 16
+
+
+def train_run(run: Run, imgs: Images, budget: Budget, device: str = "cpu") -> dict:
+    from .analysis import locality, sample_filters
+
+    if device.startswith("cuda"):  # TF32 matmuls and convolutions: the throughput ASSUMED_GPU's estimate is for
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(run.seed)
+    model = build(run.model, alpha=budget.alpha, classes=CLASSES[run.dataset]).to(device)
+    steps = budget.steps(run.dataset, len(imgs.y_train))
+    opt, lam = optimizer(model, run, budget, steps)
+    cosine = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
+    g = torch.Generator().manual_seed(run.seed)
+    aa = None
+    if budget.augment == "autoaugment":
+        from torchvision.transforms import v2
+
+        policy = v2.AutoAugmentPolicy.SVHN if run.dataset == "svhn" else v2.AutoAugmentPolicy.CIFAR10
+        aa = v2.AutoAugment(policy)
+
+    def loss_fn(m, batch):
+        logits = m(augment(imgs, batch[0], g, autoaugment=aa))
+        return F.cross_entropy(logits, batch[1]), (logits.argmax(-1) == batch[1]).sum()
+
+    track = run.model == "S-FC"
+    history = fit(model, opt, loss_fn, (imgs.x_train, imgs.y_train), epochs=dict(budget.epochs)[run.dataset],
+                  batch_size=budget.batch_size, generator=g, scheduler=cosine,
+                  evaluate=(lambda m: {"nnz": nonzeros(m)}) if track else None)
+    out = {"test_acc": test_accuracy(model, imgs.x_test, imgs.y_test), "history": columns(history),
+           "params": sum(p.numel() for p in model.parameters()), "steps": steps, **lam, "device": device}
+    if imgs.x_val is not None:
+        out["val_acc"] = test_accuracy(model, imgs.x_val, imgs.y_val)
+    if run.model in ("S-FC", "S-LOCAL"):
+        filters = first_layer_filters(model).cpu()
+        if imgs.perm is not None:  # un-permute: column q of the first layer looks at pixel perm[q]
+            flat = torch.empty_like(filters.flatten(2))
+            flat[:, :, imgs.perm.cpu()] = filters.flatten(2)
+            filters = flat.view_as(filters)
+        out["locality"] = locality(filters)
+        if run.dataset == "cifar10" and run.seed == 0 and not run.paper_lambda:
+            out["filters"] = pack_float16(sample_filters(filters, FIG4_FILTERS))
+    if track:
+        out["nnz"] = nonzeros(model)
+    return out
+
+
+def run_all(budget: Budget, store: Store, datasets: tuple[str, ...], *, device: str = "cpu") -> tuple[list[Run], list[dict]]:
+    runs = plan(budget, datasets)
+    cache: dict = {}
+
+    def train(run: Run) -> dict:
+        if run.dataset not in cache:
+            cache.clear()
+            cache[run.dataset] = prepare(run.dataset, budget, device)
+        imgs = cache[run.dataset]
+        return train_run(run, permuted(imgs) if run.permuted else imgs, budget, device)
+
+    def describe(run: Run, r: dict) -> str:
+        nnz = f", non-zeros {'/'.join(str(n) for n in r['nnz'])}" if "nnz" in r else ""
+        return f"{run.experiment} {run.dataset:<8} {run.label:<32}{' permuted' if run.permuted else ''} seed {run.seed}: " \
+               f"test {r['test_acc']:.4f}{nnz}"
+
+    records = sweep(store, runs, key=lambda r: r.key(budget), run=train, describe=describe)
+    return runs, records
+
+
+def frame(runs: list[Run], records: list[dict]) -> pd.DataFrame:
+    """One row per (run, record): the tidy table every analysis reads."""
+    rows = []
+    for run, rec in zip(runs, records):
+        loc = rec.get("locality", {})
+        rows.append({"experiment": run.experiment, "dataset": run.dataset, "model": run.model, "label": run.label,
+                     "optimizer": "SGD" if run.beta is None else "β-lasso", "beta": run.beta,
+                     "paper_lambda": run.paper_lambda, "permuted": run.permuted, "seed": run.seed,
+                     "test_acc": rec["test_acc"], "val_acc": rec.get("val_acc"),
+                     "final_train_acc": rec["history"]["train_acc"][-1], "k": rec.get("k"), "lam1": rec.get("lam1"),
+                     "lam2": rec.get("lam2"), "beta_eff": rec.get("beta") if run.beta is not None else None,
+                     "nnz1": (rec.get("nnz") or [None] * 3)[0], "nnz2": (rec.get("nnz") or [None] * 3)[1],
+                     "nnz3": (rec.get("nnz") or [None] * 3)[2], "locality": loc.get("median"),
+                     "radius": loc.get("radius_median"), "filters_kept": loc.get("kept"),
+                     "params": rec["params"], "seconds": rec["seconds"], "record": rec})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- cost before running
+
+TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000, "svhn": 73_257}
+TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000, "svhn": 26_032}
+
+
+def test_images(dataset: str, budget: Budget) -> int:
+    return min(budget.test or TEST_IMAGES[dataset], TEST_IMAGES[dataset])
+# An assumption, not a measurement: sustained fp32 throughput with TF32 matmuls on one NVIDIA A100 (peak 156
+# TFLOP/s) for these large dense layers at batch 512. The spec's own guess for an H100 in bf16 is 2-3x faster.
+ASSUMED_GPU = ("NVIDIA A100 (TF32)", 50e12)
+
+
+def estimate(budget: Budget, datasets: tuple[str, ...], store: Store | None = None) -> pd.DataFrame:
+    """Per unit of the plan: training FLOPs = 6 x forward MACs per image (forward 2, backward 4) x images x epochs,
+    from the layer shapes (bench.forward_macs on a meta-device model), and hours at ASSUMED_GPU's throughput.
+    Evaluation, augmentation and data movement are not counted."""
+    from ...bench import forward_macs
+
+    rows = []
+    for run in plan(budget, datasets):
+        with torch.device("meta"):
+            model = build(run.model, alpha=budget.alpha, classes=CLASSES[run.dataset])
+        images = (budget.train or TRAIN_IMAGES[run.dataset] - budget.holdout) * dict(budget.epochs)[run.dataset]
+        flops = 6 * forward_macs(model, (3, 32, 32)) * images
+        rows.append({"experiment": run.experiment, "dataset": run.dataset, "unit": run.label, "seed": run.seed,
+                     "permuted": run.permuted, "stored": store is not None and run.key(budget) in store,
+                     "pflop": flops / 1e15, "gpu_hours": flops / ASSUMED_GPU[1] / 3600})
+    df = pd.DataFrame(rows)
+    # E1 and E5 share units (same key): count each once
+    return df.drop_duplicates(["dataset", "unit", "seed", "permuted"])
