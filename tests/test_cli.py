@@ -41,4 +41,4 @@ def test_status_without_results_says_what_to_do(results):
 
 def test_toc_lists_the_notebooks_in_book_order():
     names = cli.toc_notebooks(cli.runs.repo_root())
-    assert names == ["zhang_locality", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso", "synthesis", "status"]
+    assert names == ["zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso", "synthesis", "status"]

@@ -5,7 +5,7 @@ from ..errors import UserError
 
 # Every slug of the book (DESIGN.md); a slug maps to its module once its chapter exists.
 PLANNED = ("zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")
-IMPLEMENTED = ("zhang_locality", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")
+IMPLEMENTED = ("zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")
 
 
 def paper(slug: str):

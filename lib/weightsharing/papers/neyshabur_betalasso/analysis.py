@@ -345,6 +345,9 @@ def headline(acc: dict, datasets) -> dict:
             out[f"head_{d}_local_minus_fc"] = a["local"] - a["sgd"]
             out[f"head_{d}_conv_minus_local"] = a["conv"] - a["local"]
             out[f"head_{d}_b50_minus_sgd"] = a["b50"] - a["sgd"]
+            if d == "cifar10":
+                out["head_conv_local_reading"] = ("the untied layer beats the convolution" if a["conv"] < a["local"]
+                                                  else "the convolution beats the untied layer")
     if "cifar10" in datasets and ("cifar10", "S-FC", "β-lasso β = 50") in acc:
         diff, se = _diff(acc[("cifar10", "S-FC", "β-lasso β = 50")], acc[("cifar10", "S-FC", "SGD")])
         out["head_b50_reading"] = ("a gain beyond 2 s.e." if diff > 2 * se else "a loss beyond 2 s.e." if diff < -2 * se
@@ -403,7 +406,7 @@ def e4_headline(e4: pd.DataFrame) -> dict:
     if len(e4) != 2:
         return {"e4_text": "E4 runs only at the `cpu` budget, whose short runs need a budget-matched λ."}
     m, p = e4.iloc[0], e4.iloc[1]
-    return {"e4_text": (f"With the paper's λ the {p.shrink:.3f} accumulated shrink leaves {p.share1:.1%} of the "
+    return {"e4_text": (f"With the paper's λ the {p.shrink:.4f} accumulated shrink leaves {p.share1:.1%} of the "
                         f"first layer non-zero ({p.nnz1:,.0f} weights) at {100 * p.test_acc:.2f} % test accuracy; "
                         f"the budget-matched λ (k = {m.k:.1f}, shrink {m.shrink:.3f}) leaves {m.share1:.2%} "
                         f"({m.nnz1:,.0f}) at {100 * m.test_acc:.2f} %. A short run with the paper's λ is thus "

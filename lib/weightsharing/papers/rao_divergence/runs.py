@@ -1,0 +1,329 @@
+"""Budgets, data and the two-stage training of the Rao et al. chapter: a CNN, then its converted FCN.
+
+One unit is one stage of one experiment. A CNN unit saves its final weights (and any snapshot a later experiment
+starts from) as a checkpoint beside the results, so an interrupted FCN stage resumes without retraining its CNN;
+the checkpoints are not committed (gitignored), and a missing one is rebuilt by retraining that CNN, seeded.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ... import data
+from ...metrics import neighbour_distances
+from ...runs import pack_bits
+from ...train import columns, fit
+from . import leak
+from .models import FEATURES, Net, cnn, convert
+
+SLUG = "rao_divergence"
+REVISION = 1
+
+
+@dataclass(frozen=True)
+class Stage:
+    epochs: int                   # the cap, or the fixed length without early stopping
+    patience: int | None = None   # early stopping on validation accuracy (strict improvement), no restore
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    sigma: float
+    cnn: Stage
+    fcn: Stage
+    snapshot_of: str | None = None   # Exp 3: this experiment's CNN stage, stopped at cnn.epochs
+    leak: bool = False               # L: the code's buggy split of the official training pool
+
+
+@dataclass(frozen=True)
+class Budget:
+    train: int
+    val: int
+    test: int
+    experiments: tuple[Experiment, ...]
+    leak_pool: int
+    clean_train_slice: int = 2000
+    batch_size: int = 128
+    seed: int = 0
+
+
+def _experiments(cnn0, fcn0, cnn1, fcn1, cnn2, fcn2, cnn3, fcn3, cnn_l, fcn_l):
+    return (Experiment("0", 0.0, cnn0, fcn0), Experiment("1", 0.3, cnn1, fcn1), Experiment("2", 0.5, cnn2, fcn2),
+            Experiment("3", 0.5, cnn3, fcn3, snapshot_of="2"), Experiment("L", 0.0, cnn_l, fcn_l, leak=True))
+
+
+BUDGETS = {
+    "smoke": Budget(train=512, val=256, test=512, leak_pool=640, experiments=_experiments(
+        Stage(1, 5), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1), Stage(1, 5), Stage(1, 5))),
+    "cpu": Budget(train=10_000, val=2_000, test=10_000, leak_pool=12_500, experiments=_experiments(
+        Stage(20, 5), Stage(12, 5), Stage(16), Stage(12, 5), Stage(8), Stage(12, 5), Stage(4), Stage(4),
+        Stage(20, 5), Stage(10, 5))),
+    "paper": Budget(train=45_000, val=5_000, test=10_000, leak_pool=50_000, experiments=_experiments(
+        Stage(500, 100), Stage(500, 100), Stage(200), Stage(200, 100), Stage(100), Stage(500, 100), Stage(50),
+        Stage(50), Stage(500, 100), Stage(500, 100))),
+}
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+@dataclass
+class Split:
+    x_train: torch.Tensor   # float in [0, 1] (N, 3, 32, 32), no normalisation (as the code)
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor    # the official test set (or its first `test` images)
+    y_test: torch.Tensor
+    counts: dict | None = None  # the leak's exact counts, for the buggy split
+
+
+def clean_split(budget: Budget, device: str = "cpu") -> Split:
+    """One fixed seeded split of the official training set, used by both stages of every clean experiment."""
+    ds = data.load("cifar10")
+    order = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(budget.seed))
+    val, train = order[:budget.val], order[budget.val:budget.val + budget.train]
+    f = lambda x: (x.float() / 255).to(device)
+    return Split(f(ds.x_train[train]), ds.y_train[train].to(device), f(ds.x_train[val]), ds.y_train[val].to(device),
+                 f(ds.x_test[:budget.test]), ds.y_test[:budget.test].to(device))
+
+
+def leaky_split(budget: Budget, stage: int, device: str = "cpu") -> Split:
+    """The code's in-place shuffle of a pool of the official training set, cut 80/20; each stage shuffles afresh
+    (seed + stage), as the code reruns main.py. The test set stays the untouched official one."""
+    ds = data.load("cifar10")
+    pool = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(budget.seed))[:budget.leak_pool]
+    train, val = leak.buggy_split(budget.leak_pool, seed=budget.seed + stage)
+    counts = leak.leak_counts(train, val, earlier_train=leak.buggy_split(budget.leak_pool, budget.seed)[0]
+                              if stage else None)
+    f = lambda x: (x.float() / 255).to(device)
+    idx_t, idx_v = pool[torch.from_numpy(train)], pool[torch.from_numpy(val)]
+    return Split(f(ds.x_train[idx_t]), ds.y_train[idx_t].to(device), f(ds.x_train[idx_v]), ds.y_train[idx_v].to(device),
+                 f(ds.x_test[:budget.test]), ds.y_test[:budget.test].to(device), counts)
+
+
+# ---------------------------------------------------------------------------------------------- one stage
+
+def correct_bits(model: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch]).argmax(-1) == y[i:i + batch] for i in range(0, len(y), batch)]).cpu()
+
+
+def perturbations(x: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    """R8's test-time perturbations, the same images for every model: Gaussian noise sigma 0.15 (no clipping) and a
+    random integer translation of up to 8 px per axis with edge-replicate fill."""
+    g = torch.Generator().manual_seed(seed)
+    noisy = x + 0.15 * torch.randn(x.shape, generator=g).to(x.device)
+    n = len(x)
+    dy, dx = (torch.randint(-8, 9, (2, n), generator=g)).to(x.device)
+    ar = torch.arange(32, device=x.device)
+    rows = (ar[None] - dy[:, None]).clamp(0, 31)
+    cols = (ar[None] - dx[:, None]).clamp(0, 31)
+    shifted = x[torch.arange(n, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    return {"noise_0.15": noisy, "translate_8px": shifted.permute(0, 3, 1, 2).contiguous()}
+
+
+def distances(model: Net) -> dict[str, float]:
+    """The spec's divergence measures of the FCN: first layer at r = 1, 4 (whole blocks and per filter), layers 2
+    and 3 at r = 1."""
+    out = {}
+    grids = [(n - k) // s + 1 for _, _, k, s, n in FEATURES]
+    for layer, radii in ((0, (1, 4)), (1, (1,)), (2, (1,))):
+        w = model.features[layer].weight.detach()
+        for r in radii:
+            d = neighbour_distances(w, (grids[layer], grids[layer]), r)
+            tag = f"l{layer + 1}_r{r}"
+            out[f"euclid_{tag}"], out[f"cos_{tag}"], out[f"cosf_{tag}"] = d["euclidean"], d["cosine"], d["per_filter_cosine"]
+    return out
+
+
+def train_stage(model: Net, split: Split, stage: Stage, *, sigma: float, seed: int, batch_size: int,
+                measure=None, snapshot_at: int | None = None, log=print) -> dict:
+    """Adam (lr 1e-4, eps 1e-7, fresh), batch 128, noise sigma per batch, early stopping on validation accuracy with
+    `stage.patience` (strict improvement, the last weights kept). `measure(model)` runs after every epoch (the
+    distances). Returns the per-epoch history, the stop and best epochs, and the state at `snapshot_at`."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-7)
+    g = torch.Generator().manual_seed(seed)  # batch order and noise, in that order, from one seeded stream
+    state = {"best": -1.0, "best_epoch": 0, "wait": 0, "snapshot": None}
+
+    def loss_fn(m, batch):
+        x, y = batch
+        if sigma:
+            x = x + sigma * torch.randn(x.shape, generator=g).to(x.device)
+        logits = m(x)
+        return F.cross_entropy(logits, y), (logits.argmax(-1) == y).sum()
+
+    def evaluate(m):
+        logits = torch.cat([m(split.x_val[i:i + 500]) for i in range(0, len(split.y_val), 500)])
+        row = {"val_loss": F.cross_entropy(logits, split.y_val).item(),
+               "val_acc": (logits.argmax(-1) == split.y_val).float().mean().item()}
+        return row | (measure(m) if measure is not None else {})
+
+    def on_epoch(row):
+        log(f"    epoch {row['epoch']:>3}: train {row['train_acc']:.4f}, val {row['val_acc']:.4f}")
+        if row["epoch"] == snapshot_at:
+            state["snapshot"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if row["val_acc"] > state["best"]:
+            state.update(best=row["val_acc"], best_epoch=row["epoch"], wait=0)
+        else:
+            state["wait"] += 1
+        return stage.patience is not None and state["wait"] >= stage.patience
+
+    rows = fit(model, opt, loss_fn, (split.x_train, split.y_train), epochs=stage.epochs, batch_size=batch_size,
+               generator=g, evaluate=evaluate, on_epoch=on_epoch)
+    for row in rows:
+        row.pop("lr")
+    return {"history": columns(rows), "stopped_at": len(rows), "best_epoch": state["best_epoch"],
+            "best_val_acc": state["best"], "snapshot": state["snapshot"]}
+
+
+# ---------------------------------------------------------------------------------------------- units
+
+def evaluate(model: Net, split: Split, budget: Budget, *, seed: int) -> dict:
+    """Final metrics of a stage: validation and test accuracy, per-example test correctness (for McNemar),
+    accuracy under R8's perturbations (and their correctness bits), clean accuracy on a fixed training slice."""
+    n = min(budget.clean_train_slice, len(split.y_train))
+    bits = correct_bits(model, split.x_test, split.y_test)
+    out = {"val_acc": correct_bits(model, split.x_val, split.y_val).float().mean().item(),
+           "test_acc": bits.float().mean().item(), "test_bits": pack_bits(bits.numpy()),
+           "clean_train_acc": correct_bits(model, split.x_train[:n], split.y_train[:n]).float().mean().item()}
+    for name, x in perturbations(split.x_test, seed).items():
+        b = correct_bits(model, x, split.y_test)
+        out[f"{name}_acc"], out[f"{name}_bits"] = b.float().mean().item(), pack_bits(b.numpy())
+    return out
+
+
+def snapshots_wanted(budget: Budget, exp: Experiment) -> int | None:
+    """The epoch at which another experiment starts from this one's CNN (Exp 3 from Exp 2), if any."""
+    return next((e.cnn.epochs for e in budget.experiments if e.snapshot_of == exp.name), None)
+
+
+def cnn_key(budget: Budget, exp: Experiment) -> dict:
+    return {"rev": REVISION, "stage": "CNN", "sigma": exp.sigma, "cnn": asdict(exp.cnn), "leak": exp.leak,
+            "snapshot_at": snapshots_wanted(budget, exp), "train": budget.train, "val": budget.val, "test": budget.test,
+            "leak_pool": budget.leak_pool if exp.leak else None, "batch_size": budget.batch_size, "seed": budget.seed}
+
+
+def fcn_key(budget: Budget, exp: Experiment) -> dict:
+    parent = next(e for e in budget.experiments if e.name == exp.snapshot_of) if exp.snapshot_of else exp
+    return {"rev": REVISION, "stage": "FCN", "sigma": exp.sigma, "fcn": asdict(exp.fcn), "from": cnn_key(budget, parent),
+            "from_epoch": exp.cnn.epochs if exp.snapshot_of else None}
+
+
+def checkpoint_path(store, key: dict, tag: str):
+    import hashlib
+
+    from ...runs import canonical
+
+    digest = hashlib.sha1(canonical(key).encode()).hexdigest()[:16]
+    return store.path.parent / "checkpoints" / f"cnn-{digest}-{tag}.pt"
+
+
+def save_checkpoint(path, state: dict) -> None:
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def run_cnn(budget: Budget, exp: Experiment, split: Split, store, device: str, log=print) -> dict:
+    key = cnn_key(budget, exp)
+    torch.manual_seed(budget.seed)
+    model = cnn().to(device)
+    out = train_stage(model, split, exp.cnn, sigma=exp.sigma, seed=budget.seed, batch_size=budget.batch_size,
+                      snapshot_at=key["snapshot_at"], log=log)
+    snapshot = out.pop("snapshot")
+    save_checkpoint(checkpoint_path(store, key, "final"), model.state_dict())
+    out.update(evaluate(model, split, budget, seed=budget.seed + 1), device=device)
+    if snapshot is not None:
+        save_checkpoint(checkpoint_path(store, key, f"epoch{key['snapshot_at']}"), snapshot)
+        model.load_state_dict(snapshot)
+        out["snapshot_eval"] = evaluate(model, split, budget, seed=budget.seed + 1)
+    if split.counts is not None:
+        out["leak_counts"] = split.counts
+    return out
+
+
+def cnn_weights(budget: Budget, exp: Experiment, split: Split, store, device: str, log=print) -> dict:
+    """The CNN weights an FCN stage starts from: its checkpoint, or (fresh clone, deleted cache) a retrained CNN."""
+    parent = next(e for e in budget.experiments if e.name == exp.snapshot_of) if exp.snapshot_of else exp
+    key = cnn_key(budget, parent)
+    tag = f"epoch{exp.cnn.epochs}" if exp.snapshot_of else "final"
+    path = checkpoint_path(store, key, tag)
+    if not path.exists():
+        log(f"  no checkpoint of Exp {parent.name}'s CNN here: retraining it (seeded, so the same weights)")
+        run_cnn(budget, parent, split if not parent.leak else leaky_split(budget, 0, device), store, device, log)
+    return torch.load(path, map_location=device)
+
+
+def run_fcn(budget: Budget, exp: Experiment, split: Split, store, device: str, log=print) -> dict:
+    net = cnn().to(device)
+    net.load_state_dict(cnn_weights(budget, exp, split, store, device, log))
+    free = convert(net)
+    probe = split.x_val[:256]
+    net.eval(), free.eval()
+    with torch.no_grad():
+        conversion_error = (free(probe) - net(probe)).abs().max().item()
+    start = distances(free)
+    out = train_stage(free, split, exp.fcn, sigma=exp.sigma, seed=budget.seed + 100, batch_size=budget.batch_size,
+                      measure=distances, log=log)
+    out.pop("snapshot")
+    out.update(evaluate(free, split, budget, seed=budget.seed + 1), conversion_error=conversion_error,
+               distances_at_conversion=start, device=device)
+    if split.counts is not None:
+        out["leak_counts"] = split.counts
+    return out
+
+
+def control_key(budget: Budget, exp: Experiment, epochs: int) -> dict:
+    return {**fcn_key(budget, exp), "stage": "CNN continued", "fcn": None, "epochs": epochs}
+
+
+def run_control(budget: Budget, exp: Experiment, split: Split, store, device: str, log=print, *, epochs: int) -> dict:
+    """Ours: the CNN the FCN started from, trained on as a CNN for as many epochs as the FCN ran, with the FCN's
+    seed (the same batches and the same noise) and a fresh Adam: what the extra epochs alone are worth."""
+    net = cnn().to(device)
+    net.load_state_dict(cnn_weights(budget, exp, split, store, device, log))
+    out = train_stage(net, split, Stage(epochs), sigma=exp.sigma, seed=budget.seed + 100,
+                      batch_size=budget.batch_size, log=log)
+    out.pop("snapshot")
+    out.update(evaluate(net, split, budget, seed=budget.seed + 1), device=device)
+    return out
+
+
+def run_all(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
+    """Every stage of every experiment, in the order that lets each FCN find its CNN's checkpoint."""
+    clean = clean_split(budget, device)
+    records: dict[str, dict] = {}
+    for exp in budget.experiments:
+        split_cnn = leaky_split(budget, 0, device) if exp.leak else clean
+        split_fcn = leaky_split(budget, 1, device) if exp.leak else clean
+        for stage, key, fn, split in (("CNN", cnn_key(budget, exp), run_cnn, split_cnn),
+                                      ("FCN", fcn_key(budget, exp), run_fcn, split_fcn)):
+            if stage == "CNN" and exp.snapshot_of:
+                continue  # Exp 3 starts from Exp 2's CNN snapshot
+            done = key in store
+            if not done:
+                store.log(f"Exp {exp.name} {stage} (σ = {exp.sigma:g}):")
+            rec = store.run(key, lambda: fn(budget, exp, split, store, device, store.log))
+            if not done:
+                h = rec["history"]
+                store.log(f"  Exp {exp.name} {stage}: {rec['stopped_at']} epochs, val {h['val_acc'][-1]:.4f}, "
+                          f"test {rec['test_acc']:.4f}  ({rec['seconds']:.0f} s)")
+            records[f"{exp.name}/{stage}"] = rec
+        if not exp.leak:  # the equal-training control of the FCN stage
+            epochs = records[f"{exp.name}/FCN"]["stopped_at"]
+            key = control_key(budget, exp, epochs)
+            done = key in store
+            rec = store.run(key, lambda: run_control(budget, exp, clean, store, device, store.log, epochs=epochs))
+            if not done:
+                store.log(f"  Exp {exp.name} CNN continued: {epochs} epochs, test {rec['test_acc']:.4f}  "
+                          f"({rec['seconds']:.0f} s)")
+            records[f"{exp.name}/CNN continued"] = rec
+    store.log(f"{len(store)} stages stored, {store.computed} trained now, {store.reused} reused")
+    return records

@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from weightsharing.metrics import neighbour_distances
+from weightsharing.papers.rao_divergence import leak, models as M
+
+
+def count(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_parameter_counts_equal_the_spec():
+    assert count(M.cnn()) == M.PARAMS["CNN"] == 2_875_530
+    assert count(M.fcn()) == M.PARAMS["FCN"] == 11_103_626
+
+
+def test_converted_fcn_reproduces_the_cnns_logits_then_unties():
+    torch.manual_seed(0)
+    net = M.cnn()
+    free = M.convert(net)
+    assert count(free) == M.PARAMS["FCN"]
+    x = torch.rand(16, 3, 32, 32)
+    assert (free(x) - net(x)).abs().max().item() < 1e-4
+    opt = torch.optim.Adam(free.parameters(), lr=1e-3, eps=1e-7)
+    F.cross_entropy(free(x), torch.arange(16) % 10).backward()
+    opt.step()
+    w = free.features[0].weight  # (196 positions, 64, 75): identical copies before, different after one step
+    assert (w - w[:1]).abs().amax(dim=(1, 2)).gt(0).sum() > 100
+
+
+def test_glorot_init_and_zero_biases_as_keras():
+    net = M.cnn()
+    conv = net.features[0]
+    bound = (6 / (3 * 25 + 64 * 25)) ** 0.5
+    assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.9 * bound
+    assert all(m.bias.abs().sum() == 0 for m in (*net.features, net.dense, net.head))
+
+
+def test_distances_of_constructed_weights():
+    torch.manual_seed(0)
+    block = torch.randn(1, 64, 75)
+    same = block.expand(196, 64, 75)
+    for r, pairs in ((1, 144 * 8), (4, 36 * 32)):  # 1152 ordered pairs at both distances
+        d = neighbour_distances(same, (14, 14), r)
+        assert d["pairs"] == pairs and d["euclidean"] == pytest.approx(0, abs=1e-12)
+        assert d["cosine"] == pytest.approx(0, abs=1e-12)
+    # a checkerboard of a block and its negation: of the 8 neighbours at distance 1, the 4 edge ones are negated
+    # (cosine distance 2) and the 4 corners equal (0)
+    sign = torch.tensor([[(-1.0) ** (i + j) for j in range(14)] for i in range(14)]).flatten()
+    board = block * sign[:, None, None]
+    assert neighbour_distances(board, (14, 14), 1)["cosine"] == pytest.approx(1.0)
+    rows = block * torch.tensor([(-1.0) ** i for i in range(14) for _ in range(14)])[:, None, None]
+    d4 = neighbour_distances(rows, (14, 14), 4)  # rows alternate in sign: an even row offset gives the same block,
+    ring = [(di, dj) for di in range(-4, 5) for dj in range(-4, 5) if max(abs(di), abs(dj)) == 4]
+    expected = sum(2.0 for di, _ in ring if di % 2) / len(ring)  # an odd one its negation
+    assert d4["cosine"] == pytest.approx(expected)
+    unrelated = neighbour_distances(torch.randn(196, 64, 75), (14, 14), 1)
+    assert unrelated["cosine"] == pytest.approx(1, abs=0.05) and unrelated["euclidean"] == pytest.approx(2 ** 0.5 / 14, rel=0.05)
+
+
+def test_the_codes_shuffle_keeps_half_the_images_and_leaks_validation():
+    train, val = leak.buggy_split(60_000, seed=0)
+    c = leak.leak_counts(train, val)
+    assert 29_500 < c["distinct"] < 30_700                  # spec: about 30 100 of 60 000 survive
+    assert 0.85 < c["val_in_train"] / c["val_rows"] < 0.91  # about 88 % of validation rows are training rows
+
+
+def test_a_clean_shuffle_would_not_leak():
+    rows = np.random.default_rng(0).permutation(1000)
+    c = leak.leak_counts(rows[:800], rows[800:])
+    assert c["distinct"] == 1000 and c["val_in_train"] == 0
+
+
+def tiny_split(n=64):
+    from weightsharing.papers.rao_divergence.runs import Split
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 3, 32, 32, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return Split(x, y, x[:32], y[:32], x[:32], y[:32])
+
+
+def test_early_stopping_waits_patience_epochs_without_strict_improvement_and_keeps_the_last_weights():
+    from weightsharing.papers.rao_divergence.runs import Stage, train_stage
+
+    torch.manual_seed(0)
+    net = M.cnn()
+    out = train_stage(net, tiny_split(), Stage(epochs=30, patience=2), sigma=0.3, seed=0, batch_size=32,
+                      snapshot_at=1, log=lambda s: None)
+    val = out["history"]["val_acc"]
+    best = max(val)
+    assert out["best_epoch"] == val.index(best) + 1
+    assert out["stopped_at"] == len(val) and (len(val) == 30 or len(val) - out["best_epoch"] == 2)
+    assert out["snapshot"] is not None and set(out["snapshot"]) == set(net.state_dict())
+
+
+def test_robustness_perturbations_are_fixed_and_translate_by_at_most_8_px_with_edge_fill():
+    from weightsharing.papers.rao_divergence.runs import perturbations
+
+    ar = torch.arange(32.0)
+    x = torch.stack([ar[:, None].expand(32, 32), ar[None, :].expand(32, 32), torch.zeros(32, 32)])  # (3, 32, 32)
+    x = x.expand(50, 3, 32, 32).contiguous()  # channel 0 holds each pixel's row, channel 1 its column
+    a, b = perturbations(x, seed=3), perturbations(x, seed=3)
+    assert all(torch.equal(a[k], b[k]) and a[k].shape == x.shape for k in a)
+    noise = a["noise_0.15"] - x
+    assert 0.13 < noise.std() < 0.17 and noise.abs().max() > 0.5  # Gaussian, not clipped
+    moves = set()
+    for img in a["translate_8px"]:
+        dy, dx = int(img[0, 16, 0] - 16), int(img[1, 0, 16] - 16)
+        assert abs(dy) <= 8 and abs(dx) <= 8
+        assert torch.equal(img[0, :, 0], (ar + dy).clamp(0, 31)) and torch.equal(img[1, 0, :], (ar + dx).clamp(0, 31))
+        moves.add((dy, dx))
+    assert len(moves) > 10
+
+
+def test_a_block_against_its_negation_has_cosine_distance_2():
+    block = torch.randn(1, 4, 6)
+    grid = -block.expand(9, 4, 6).clone()
+    grid[4] = block[0]  # a 3 x 3 grid: the one centre holds the block, its 8 neighbours its negation
+    d = neighbour_distances(grid, (3, 3), 1)
+    assert d["pairs"] == 8 and d["cosine"] == pytest.approx(2.0) and d["per_filter_cosine"] == pytest.approx(2.0)
+    assert d["euclidean"] == pytest.approx(2 * block.norm().item() / grid.norm().item())
+
+
+def test_the_cpu_leak_pool_matches_the_spec():
+    train, val = leak.buggy_split(12_500, seed=0)
+    c = leak.leak_counts(train, val)
+    assert 5_900 < c["distinct"] < 6_600 and 0.85 < c["val_in_train"] / c["val_rows"] < 0.92
