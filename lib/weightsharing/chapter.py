@@ -48,7 +48,7 @@ class Chapter:
     def print_setup(self) -> None:
         print(f"{self.slug} at budget {self.budget_name!r}: {self.budget}")
         print("  ".join(f"{k}={v}" for k, v in self.prov.items()))
-        print(f"results: {self.store.path} ({len(self.store)} finished units on disk"
+        print(f"results: {runs.shown(self.store.path)} ({len(self.store)} finished units on disk"
               f"{', ignored: fresh run' if self.fresh else ''})")
         for k in ("git_sha", "torch_version", "device", "started_at"):
             self.glue(f"prov_{k}", self.prov[k])
@@ -59,4 +59,4 @@ class Chapter:
         self.store.drop_unused()
         path = runs.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
                                   wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables)
-        print(f"wrote {path}: {self.store.computed} units computed, {self.store.reused} reused")
+        print(f"wrote {runs.shown(path)}: {self.store.computed} units computed, {self.store.reused} reused")

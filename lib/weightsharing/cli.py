@@ -57,17 +57,22 @@ def execute(name: str, budget: str, *, fresh: bool, device: str, root: Path) -> 
     except papermill.PapermillExecutionError as e:
         raise UserError(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue.splitlines()[0] if e.evalue else ''}"
                         f" (the executed notebook with the traceback is {target})") from None
-    collapse_injected_parameters(target)
+    tidy_executed(target)
     seconds = time.perf_counter() - start
     print(f"== {name}: done in {seconds:.0f} s", flush=True)
     return seconds
 
 
-def collapse_injected_parameters(path: Path) -> None:
-    """Fold the cell papermill inserts (the resolved parameters also print in the setup cell) behind a toggle."""
+def tidy_executed(path: Path) -> None:
+    """Fold the cell papermill inserts (the resolved parameters also print in the setup cell) behind a toggle, and
+    record papermill's input and output paths relative to the checkout (not this machine's folders)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    for k in ("input_path", "output_path"):
+        if meta.get(k):
+            meta[k] = runs.shown(Path(meta[k]))
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "hide-input" not in tags:

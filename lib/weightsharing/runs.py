@@ -39,6 +39,14 @@ def results_root() -> Path:
     return Path(root) if root else repo_root() / "book" / "results"
 
 
+def shown(path: Path) -> str:
+    """A path as a reader of the book should see it: relative to the checkout, never this machine's folders."""
+    try:
+        return str(Path(path).resolve().relative_to(repo_root()))
+    except ValueError:
+        return Path(path).name
+
+
 def results_dir(slug: str, budget: str) -> Path:
     return results_root() / slug / budget
 
