@@ -37,7 +37,7 @@ class LocallyConnected2d(nn.Module):
       zeros elsewhere (blocks rebuilt by one scatter per step, so the zeros also mask the gradient). `tile=None`
       is one tile over the whole output: the masked dense layer of the equivalent fully connected net. Few output
       channels make the per-position matmuls skinny; a tile trades some multiplications by zero for one wide GEMM.
-    "auto" (the default) takes the cheapest under `plan_backend`'s cost model, checked by `python -m weightsharing.bench`.
+    "auto" (the default) picks by `plan_backend`'s rule, read off `python -m weightsharing.bench`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, in_size: int | tuple[int, int],
@@ -80,6 +80,10 @@ class LocallyConnected2d(nn.Module):
                                                         torch.arange(kw), indexing="ij"))
         py, px = (p // ow)[:, None], (p % ow)[:, None]
         return py, px, c, py * sh - ph + i, px * sw - pw + j
+
+    def _inside(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Which taps fall on the input rather than on its zero padding."""
+        return (y >= 0) & (y < self.in_size[0]) & (x >= 0) & (x < self.in_size[1])
 
     def tiling(self) -> tuple[int, int, int, int]:
         """(tile rows, tile columns, window height, window width) of the masked backend."""
@@ -135,7 +139,7 @@ class LocallyConnected2d(nn.Module):
         (o * positions + p), columns (c, y, x) as `x.flatten(1)`; zero outside the receptive fields."""
         py, px, c, y, x = self._taps()
         (h, w), (oh, ow) = self.in_size, self.out_size
-        inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        inside = self._inside(y, x)
         cols = self.in_channels * h * w
         row = torch.arange(self.out_channels)[None, :, None] * (oh * ow) + (py * ow + px)[:, :, None]
         flat = torch.where(inside[:, None, :], row * cols + ((c * h + y) * w + x)[:, None, :], -1).flatten()
@@ -147,8 +151,7 @@ class LocallyConnected2d(nn.Module):
     def live_weights(self) -> int:
         """Weights that can ever be non-zero: those not on the zero padding (`weight.numel()` counts them too)."""
         *_, y, x = self._taps()
-        inside = (y >= 0) & (y < self.in_size[0]) & (x >= 0) & (x < self.in_size[1])
-        return int(inside.sum()) * self.out_channels
+        return int(self._inside(y, x).sum()) * self.out_channels
 
     @classmethod
     def tied_to(cls, conv: nn.Conv2d, *, in_size: int | tuple[int, int], **backend) -> "LocallyConnected2d":

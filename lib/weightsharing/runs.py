@@ -7,6 +7,7 @@ moment leaves either the old or the new file, never half a line.
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+import numpy as np
 import torch
 
 from .errors import UserError
@@ -55,14 +57,23 @@ def canonical(key: dict) -> str:
     return json.dumps(key, sort_keys=True, separators=(",", ":"))
 
 
-def write_atomic(path: Path, text: str) -> None:
+def replace_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` into a temporary file beside `path`, then move it over `path`: a reader (or a kill) sees the old
+    file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    write(tmp)
     os.replace(tmp, path)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    replace_atomic(path, write)
 
 
 @dataclass
@@ -104,7 +115,8 @@ class Store:
             self._flush()
 
     def _flush(self) -> None:
-        write_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records.values()))
+        write_atomic(self.path, "".join(json.dumps(strict(r), sort_keys=True, allow_nan=False) + "\n"
+                                        for r in self.records.values()))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -147,36 +159,20 @@ class Store:
 def pack_float16(x) -> dict:
     """A small float array (first-layer filters for a figure, say) as float16 bytes in base64: a tenth of its JSON
     text. `unpack_float16` returns it as float32."""
-    import base64
-
-    import numpy as np
-
     a = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float16)
     return {"shape": list(a.shape), "float16_b64": base64.b64encode(a.tobytes()).decode()}
 
 
 def unpack_float16(d: dict):
-    import base64
-
-    import numpy as np
-
     return np.frombuffer(base64.b64decode(d["float16_b64"]), dtype=np.float16).reshape(d["shape"]).astype(np.float32)
 
 
 def pack_bits(bits) -> str:
     """Per-example booleans (correct or not, for paired tests) as base64 of packed bits: 1 250 bytes per 10 000."""
-    import base64
-
-    import numpy as np
-
     return base64.b64encode(np.packbits(np.asarray(bits, dtype=bool)).tobytes()).decode()
 
 
 def unpack_bits(text: str, n: int):
-    import base64
-
-    import numpy as np
-
     return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
 
 
@@ -219,10 +215,8 @@ def git_sha() -> str:
 
 
 def provenance(device: str | torch.device = "cpu") -> dict[str, Any]:
-    import numpy
-
     return {"git_sha": git_sha(), "python": platform.python_version(), "torch_version": torch.__version__,
-            "numpy_version": numpy.__version__, "device": str(device), "threads": torch.get_num_threads(),
+            "numpy_version": np.__version__, "device": str(device), "threads": torch.get_num_threads(),
             "platform": f"{platform.system()} {platform.machine()}", "started_at": now(),
             "argv0": Path(sys.argv[0]).name}
 

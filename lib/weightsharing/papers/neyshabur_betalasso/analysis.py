@@ -13,7 +13,8 @@ import pandas as pd
 import torch
 
 from ...metrics import verdict
-from .models import MODELS, build, dense_counts, layer1_reference_counts, matched_width, three_fc_params, trainable
+from .models import (MODELS, build, dense_counts, layer1_reference_counts, matched_width, s_fc_params,
+                     three_fc_params, trainable)
 
 # The original's Table 2 (4000 epochs), its Table 1 (400 epochs; SGD rows only) and the reproduction's Table I
 # (100 epochs): accuracy % on CIFAR-10, CIFAR-100, SVHN.
@@ -311,8 +312,8 @@ def claims(df: pd.DataFrame, *, n_test: dict[str, int], alpha: int, classes: dic
 PAPER_MILLIONS = {"S-CONV": 138, "S-LOCAL": 147, "S-FC": 256, "3-FC": 256}
 FORMULAS = {"S-CONV": lambda a, c: 6144 * a * a + 293 * a + 24 * a * c + c,
             "S-LOCAL": lambda a, c: 6144 * a * a + 62_258 * a + 24 * a * c + c,
-            "S-FC": lambda a, c: 6144 * a * a + 786_992 * a + 24 * a * c + c,
-            "3-FC": lambda a, c: three_fc_params(matched_width(FORMULAS["S-FC"](a, c), c), c)}
+            "S-FC": s_fc_params,
+            "3-FC": lambda a, c: three_fc_params(matched_width(s_fc_params(a, c), c), c)}
 
 
 def parameter_table(alpha: int) -> list[dict]:

@@ -146,7 +146,7 @@ def seeded_order(n: int, seed: int) -> torch.Tensor:
 def prepare(dataset: str, budget: Budget, device: str = "cpu") -> Images:
     ds = data.load(dataset)
     order = seeded_order(len(ds.y_train), 0)  # one fixed shuffle: the subset and the hold-out come from it
-    n_val, n_train = budget.holdout, budget.train or len(ds.y_train) - budget.holdout
+    n_val, n_train = budget.holdout, train_images(dataset, budget)
     train, val = order[n_val:n_val + n_train], order[:n_val]
     test = seeded_order(len(ds.y_test), 1)[:budget.test] if budget.test else torch.arange(len(ds.y_test))
     x = ds.x_train[train]
@@ -304,6 +304,11 @@ TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000, "svhn": 73_257}
 TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000, "svhn": 26_032}
 
 
+def train_images(dataset: str, budget: Budget) -> int:
+    """Training images a run of `dataset` sees: the budget's subset, or the training set less the hold-out."""
+    return budget.train or TRAIN_IMAGES[dataset] - budget.holdout
+
+
 def test_images(dataset: str, budget: Budget) -> int:
     return min(budget.test or TEST_IMAGES[dataset], TEST_IMAGES[dataset])
 # An assumption, not a measurement: sustained fp32 throughput with TF32 matmuls on one NVIDIA A100 (peak 156
@@ -321,7 +326,7 @@ def estimate(budget: Budget, datasets: tuple[str, ...], store: Store | None = No
     for run in plan(budget, datasets):
         with torch.device("meta"):
             model = build(run.model, alpha=budget.alpha, classes=CLASSES[run.dataset])
-        images = (budget.train or TRAIN_IMAGES[run.dataset] - budget.holdout) * dict(budget.epochs)[run.dataset]
+        images = train_images(run.dataset, budget) * dict(budget.epochs)[run.dataset]
         flops = 6 * forward_macs(model, (3, 32, 32)) * images
         rows.append({"experiment": run.experiment, "dataset": run.dataset, "unit": run.label, "seed": run.seed,
                      "permuted": run.permuted, "stored": store is not None and run.key(budget) in store,

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ... import data
 from ...metrics import neighbour_distances
-from ...runs import pack_bits
+from ...runs import canonical, pack_bits, replace_atomic
 from ...train import columns, fit
 from . import leak
 from .models import FEATURES, Net, cnn, convert
@@ -216,19 +216,12 @@ def fcn_key(budget: Budget, exp: Experiment) -> dict:
 def checkpoint_path(store, key: dict, tag: str):
     import hashlib
 
-    from ...runs import canonical
-
     digest = hashlib.sha1(canonical(key).encode()).hexdigest()[:16]
     return store.path.parent / "checkpoints" / f"cnn-{digest}-{tag}.pt"
 
 
 def save_checkpoint(path, state: dict) -> None:
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    replace_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def run_cnn(budget: Budget, exp: Experiment, split: Split, store, device: str, log=print) -> dict:
