@@ -44,3 +44,18 @@ def test_book_builds_without_warnings(tmp_path):
     assert index.exists()
     for name in CHAPTERS:
         assert (tmp_path / "_build" / "html" / "book" / f"{name}.html").exists()
+
+
+def test_committed_results_are_strict_json_that_any_reader_loads():
+    """No NaN or Infinity (Python's json writes them; a browser's JSON.parse refuses them)."""
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+
+    results = runs.repo_root() / "book" / "results"
+    files = sorted([*results.glob("*/cpu/runs.jsonl"), *results.glob("*/cpu/summary.json")])
+    assert len(files) >= 10  # runs.jsonl and summary.json of the five chapters
+    for path in files:
+        text = path.read_text()
+        docs = text.splitlines() if path.suffix == ".jsonl" else [text]
+        for doc in docs:
+            json.loads(doc, parse_constant=refuse)

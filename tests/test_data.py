@@ -31,21 +31,69 @@ def test_too_many_pairs_is_a_one_line_error(mnist):
         data.mnist_pairs(mnist, 6000)
 
 
-def write_npz(root, name, n=6, shape=(8, 8, 3)):
+def arrays(n=6, shape=(32, 32, 3), classes=10):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
-    y = np.arange(n) % 3
-    np.savez(root / f"{name}.npz", x_train=x, y_train=y, x_test=x[:2], y_test=y[:2], classes=np.array(["a", "b", "c"]))
-    return x
+    y = np.arange(n, dtype=np.int64) % classes
+    return {"x_train": x, "y_train": y, "x_test": x[:2], "y_test": y[:2],
+            "classes": np.array([f"c{i}" for i in range(classes)])}
+
+
+def write_npz(root, name, **overrides):
+    a = arrays(shape=data.IMAGE_SHAPE[name], classes=data.NUM_CLASSES[name])
+    a.update(overrides)
+    np.savez(root / f"{name}.npz", **{k: v for k, v in a.items() if v is not None})
+    return a["x_train"]
 
 
 def test_load_reads_npz_as_nchw(tmp_path, monkeypatch):
     x = write_npz(tmp_path, "cifar10")
     monkeypatch.setenv("WEIGHTSHARING_DATA", str(tmp_path))
     ds = data.load("cifar10")
-    assert ds.x_train.shape == (6, 3, 8, 8) and ds.x_train.dtype == torch.uint8
+    assert ds.x_train.shape == (6, 3, 32, 32) and ds.x_train.dtype == torch.uint8
     assert torch.equal(ds.x_train[2, 1], torch.from_numpy(x[2, :, :, 1]))
-    assert ds.classes == ("a", "b", "c") and ds.num_classes == 3 and ds.y_train.dtype == torch.int64
+    assert ds.classes[:2] == ("c0", "c1") and ds.num_classes == 10 and ds.y_train.dtype == torch.int64
+
+
+GOOD = arrays()
+BAD_FILES = {  # what is wrong -> (the file's arrays, or None for raw bytes, the words the message must contain)
+    "missing y_test": (dict(y_test=None), "no y_test"),
+    "float32 images": (dict(x_train=GOOD["x_train"].astype(np.float32)), "x_train is float32, not uint8"),
+    "wrong image shape": (dict(x_train=GOOD["x_train"][:, :28, :28, :1]), "not (N, 32, 32, 3) images"),
+    "fewer labels than images": (dict(y_train=GOOD["y_train"][:5]), "6 train images but 5 labels"),
+    "labels out of range": (dict(y_test=np.array([0, 10])), "outside 0..9"),
+    "int32 labels": (dict(y_train=GOOD["y_train"].astype(np.int32)), "not int64 labels"),
+    "class names": (dict(classes=np.array(["a", "b"])), "2 class names, not 10"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_a_malformed_file_is_one_line_naming_the_file_the_fault_and_the_fix(tmp_path, case):
+    overrides, words = BAD_FILES[case]
+    write_npz(tmp_path, "cifar10", **overrides)
+    with pytest.raises(UserError) as e:
+        data.load("cifar10", root=tmp_path)
+    message = str(e.value)
+    assert "\n" not in message and words in message
+    assert str(tmp_path / "cifar10.npz") in message and "materialize.py" in message
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a zip", "empty"])
+def test_a_damaged_file_is_one_line_not_a_traceback(tmp_path, damage):
+    write_npz(tmp_path, "mnist")
+    path = tmp_path / "mnist.npz"
+    raw = path.read_bytes()
+    path.write_bytes({"truncated": raw[: len(raw) // 2], "not a zip": b"<html>404</html>", "empty": b""}[damage])
+    with pytest.raises(UserError) as e:
+        data.load("mnist", root=tmp_path)
+    assert "\n" not in str(e.value) and "not a readable .npz" in str(e.value) and "mnist.npz" in str(e.value)
+
+
+def test_the_offline_copies_pass_validation():
+    for name in ("mnist", "cifar10", "cifar100"):
+        ds = data.load(name)
+        assert ds.x_train.shape[1:] == tuple(data.IMAGE_SHAPE[name][i] for i in (2, 0, 1))
+        assert int(ds.y_train.max()) == data.NUM_CLASSES[name] - 1
 
 
 def test_unknown_dataset_names_the_choices():

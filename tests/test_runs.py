@@ -164,3 +164,71 @@ def test_summary_is_strict_json_without_nan_or_infinity(tmp_path):
 
     row = json.loads(path.read_text(), parse_constant=refuse)["tables"]["t"][0]
     assert row == {"ours": None, "paper": 0.5, "n": 2, "inf": None, "arr": [1.0, None]}
+
+
+WRITER = """
+import sys, time
+from weightsharing import runs
+first, last, shard = int(sys.argv[2]), int(sys.argv[3]), runs.parse_shard(sys.argv[4] if len(sys.argv) > 4 else None)
+store = runs.Store(sys.argv[1], log=lambda s: None, shard=shard)
+def work(key):
+    time.sleep(0.02)
+    return {"metric": key["seed"] * 10}
+runs.sweep(store, [{"rev": 1, "seed": s} for s in range(first, last)], key=lambda u: u, run=work,
+           describe=lambda k, r: "")
+"""
+
+
+def test_two_writers_at_once_lose_nothing_and_store_no_unit_twice(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    # overlapping plans started together: 0-59 and 30-89, each writing every unit as it finishes
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), a, b]) for a, b in (("0", "60"), ("30", "90"))]
+    assert [w.wait() for w in writers] == [0, 0]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    seeds = [r["key"]["seed"] for r in lines]
+    assert sorted(seeds) == list(range(90))  # every unit, once
+    assert all(r["metric"] == r["key"]["seed"] * 10 for r in lines)
+
+
+def test_shards_partition_the_units_and_their_union_is_the_whole_plan(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), "0", "40", f"{i}/3"]) for i in (1, 2, 3)]
+    assert [w.wait() for w in writers] == [0, 0, 0]
+    stored = runs.Store(path)
+    assert len(stored) == 40
+    by_shard = {i: {r["key"]["seed"] for r in stored.records.values() if runs.shard_of(r["key"], 3) == i} for i in (1, 2, 3)}
+    assert all(len(v) > 0 for v in by_shard.values())  # every shard had work: the hash spreads the units
+    calls = []
+    runs.sweep(runs.Store(path, log=lambda s: None), [{"rev": 1, "seed": s} for s in range(40)], key=lambda u: u,
+               run=lambda k: calls.append(k) or {}, describe=lambda k, r: "")
+    assert calls == []  # a plain run after the shards reuses every unit
+
+
+def test_a_sharded_sweep_leaves_the_other_shards_units_as_none(tmp_path):
+    store = runs.Store(tmp_path / "runs.jsonl", log=lambda s: None, shard=(2, 2))
+    records = runs.sweep(store, units(10), key=lambda u: u, run=lambda u: {"m": u["seed"]}, describe=lambda k, r: "")
+    mine = [u["seed"] for u in units(10) if runs.shard_of(u, 2) == 2]
+    assert [r["m"] for r in records if r is not None] == mine and records.count(None) == 10 - len(mine)
+
+
+def test_a_group_key_keeps_dependent_units_in_one_shard(tmp_path):
+    plan = [{"rev": 1, "exp": e, "stage": s} for e in range(8) for s in ("CNN", "FCN")]
+    owned = []
+    for i in (1, 2):
+        store = runs.Store(tmp_path / f"{i}.jsonl", log=lambda s: None, shard=(i, 2))
+        recs = runs.sweep(store, plan, key=lambda u: u, run=lambda u: {}, describe=lambda k, r: "",
+                          group=lambda u: {"exp": u["exp"]})
+        owned.append({u["exp"] for u, r in zip(plan, recs) if r is not None})
+        assert all((r is None) == (recs[j ^ 1] is None) for j, r in enumerate(recs))  # both stages or neither
+    assert owned[0] | owned[1] == set(range(8)) and not owned[0] & owned[1]
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0"])
+def test_a_bad_shard_is_one_line(text):
+    with pytest.raises(UserError, match="not I/N"):
+        runs.parse_shard(text)
+
+
+def test_fresh_and_shard_together_are_refused(tmp_path):
+    with pytest.raises(UserError, match="cannot be combined"):
+        runs.Store(tmp_path / "runs.jsonl", fresh=True, shard=(1, 2))

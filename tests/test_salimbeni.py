@@ -5,12 +5,7 @@ import torch
 
 from weightsharing.papers import salimbeni_pairs as S
 
-# spec §2, "Models"
-SPEC_PARAMS = {"FCNN1": 197_001, "FCNN3": 414_351, "WS1": 325_587, "WS2": 207_341, "WS3": 162_959,
-               "AL1": 414_351, "AL2": 325_587, "AL3": 207_341, "AL4": 162_959,
-               "FCNN3 n=200": 83_151, "FCNN3 n=500": 207_351, "FCNN3 n=700": 290_151, "FCNN3 n=1500": 621_351,
-               "FCNN1 n=200": 78_801, "FCNN1 n=1000": 394_001, "L=2": 133_001, "L=3": 170_651, "L=4": 203_301,
-               "FCNN2 as drawn (500-250-50)": 334_351}
+SPEC_PARAMS = S.SPEC_PARAMS
 
 
 def all_arms():

@@ -6,9 +6,7 @@ import torch
 from weightsharing.metrics import fgsm
 from weightsharing.papers import zhang_locality as Z
 
-SPEC_IMAGE_PARAMS = {("mnist", "ConvNet"): 44_426, ("mnist", "FCNet"): 941_534, ("mnist", "WeightNet"): 80_084,
-                     ("mnist", "LocalNet"): 129_374, ("cifar10", "ConvNet"): 62_006, ("cifar10", "FCNet"): 4_143_782,
-                     ("cifar10", "WeightNet"): 99_188, ("cifar10", "LocalNet"): 274_118}
+SPEC_IMAGE_PARAMS = Z.SPEC_IMAGE_PARAMS
 SPEC_LATENTS = {("mnist", "WeightNet"): [(6, 13, 13), (16, 5, 5)], ("mnist", "LocalNet"): [(6, 12, 12), (16, 4, 4)],
                 ("cifar10", "WeightNet"): [(6, 15, 15), (16, 5, 5)], ("cifar10", "LocalNet"): [(6, 14, 14), (16, 5, 5)],
                 ("mnist", "ConvNet"): [(6, 12, 12), (16, 4, 4)], ("cifar10", "ConvNet"): [(6, 14, 14), (16, 5, 5)]}
@@ -35,7 +33,7 @@ def test_latent_shapes_match_the_spec(dataset, model):
     assert shapes == SPEC_LATENTS[dataset, model]
 
 
-@pytest.mark.parametrize("kind,params", [("WeightNet", 126), ("LocalNet", 126), ("OracleNet", 12), ("FCNet", 2730)])
+@pytest.mark.parametrize("kind,params", Z.SPEC_TREE_PARAMS.items())
 def test_tree_parameter_counts(kind, params):
     assert Z.TreeNet(kind=kind, replicas=2).params_per_replica() == params
 

@@ -237,16 +237,20 @@ def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
     def hook(module, inputs, output):
         nonlocal total
-        if isinstance(module, nn.Linear):
-            total += module.in_features * module.out_features
+        if not isinstance(output, torch.Tensor):  # containers (a model returning a tuple) hold no MACs of their own
+            return
+        # per example of the model's input: a module may see more rows (a branch shared by both images of a pair)
+        per = output.shape[0] / 2
+        if isinstance(module, (nn.Linear, HashedLinear)):  # a hashed layer gathers its weights, then one dense matmul
+            total += module.in_features * module.out_features * output[..., 0].numel() / 2
         elif isinstance(module, nn.Conv2d):
-            total += output[0].numel() * module.weight[0].numel()
+            total += output[0].numel() * module.weight[0].numel() * per
         elif isinstance(module, LocallyConnected2d):
             if module.backend == "masked":
                 nth, ntw, wh, ww = module.tiling()
-                total += nth * ntw * module.in_channels * wh * ww * module.out_channels * module.tile[0] * module.tile[1]
+                total += nth * ntw * module.in_channels * wh * ww * module.out_channels * module.tile[0] * module.tile[1] * per
             else:
-                total += module.weight.numel()
+                total += module.weight.numel() * per
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:  # a batch of 2: BatchNorm refuses one example in training mode; the hooks count per example anyway
@@ -254,7 +258,7 @@ def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     finally:
         for h in handles:
             h.remove()
-    return total
+    return int(total)
 
 
 def main() -> None:

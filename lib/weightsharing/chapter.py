@@ -6,10 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from . import plotting, runs
-from .errors import UserError, show_user_errors_briefly
+from .errors import show_user_errors_briefly
 
 
 def glue(name: str, value: Any) -> None:
@@ -35,8 +33,7 @@ class Chapter:
     def __post_init__(self):
         show_user_errors_briefly()
         self.budget = runs.resolve_budget(self.budgets, self.budget_name, self.slug)
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError(f"device {self.device!r} is not available here: run with device='cpu'")
+        runs.check_device(self.device)
         self.store = runs.Store(runs.results_dir(self.slug, self.budget_name) / "runs.jsonl", fresh=self.fresh)
         self.prov = runs.provenance(self.device)
         self._start = time.perf_counter()

@@ -1,20 +1,24 @@
-"""`python -m weightsharing run SLUG --budget B [--fresh]`, `... book`, `... status`.
+"""`python -m weightsharing run SLUG --budget B [--fresh] [--shard I/N]`, `... book`, `... plan SLUG`, `... status`.
 
 `run` executes notebooks/SLUG.ipynb with papermill into book/SLUG.ipynb; `book` does that for every notebook
-in _toc.yml, then builds the HTML with `jupyter-book build . -W`; `status` prints what each summary says.
+in _toc.yml, then builds the HTML with `jupyter-book build . -W`; `plan` lists what a run would train and what it
+would cost; `status` prints what each summary says. With `--shard I/N`, `run` and `book` only train this shard's
+units (no notebook, no build): after every shard has finished, a plain `run` or `book` reuses them all and writes
+the chapters. Every argument is checked before anything starts or is written.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from . import runs
+from . import data, runs
 from .errors import UserError
-from .papers import paper
+from .papers import IMPLEMENTED, paper
 
 AUXILIARY = ("synthesis", "status")  # notebooks that read the papers' summaries rather than train anything
 
@@ -40,14 +44,45 @@ def toc_notebooks(root: Path) -> list[str]:
     return [f for f in files if (root / "notebooks" / f"{f}.ipynb").exists()]
 
 
+def check(slug: str, budget: str, *, device: str = "cpu", shard: tuple[int, int] | None = None,
+          fresh: bool = False, writes: bool = True) -> None:
+    """Every argument of a command, before a kernel starts or a file is written; each failure is one UserError."""
+    if slug not in AUXILIARY:
+        runs.resolve_budget(paper(slug).BUDGETS, budget, slug)
+    elif budget not in runs.BUDGET_NAMES:
+        raise UserError(f"unknown budget {budget!r}: choose one of {', '.join(runs.BUDGET_NAMES)}")
+    if fresh and shard is not None:
+        raise UserError("--fresh cannot be combined with --shard (each shard would discard the others' units): "
+                        f"delete book/results/{slug}/{budget}/runs.jsonl once, then run the shards")
+    runs.check_device(device)
+    if slug not in AUXILIARY:
+        for name in paper(slug).DATA:  # a damaged file fails here in one line, not in a kernel's cell
+            path = data.data_root() / f"{name}.npz"
+            if path.exists():
+                data.read_validated(name, path)
+    if writes:
+        writable(runs.results_dir(slug, budget) if slug not in AUXILIARY else runs.results_root())
+
+
+def writable(folder: Path) -> None:
+    """`folder` exists or can be made, and a file can be written in it (tried, then removed)."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    probe = existing / f".weightsharing-write-test.{os.getpid()}" if existing is not None else None
+    try:
+        if probe is None or not existing.is_dir():
+            raise OSError
+        probe.write_text("")
+        probe.unlink()
+    except OSError:
+        raise UserError(f"cannot write results under {existing or folder}: make it writable or point "
+                        "WEIGHTSHARING_RESULTS at a folder you can write") from None
+
+
 def execute(name: str, budget: str, *, fresh: bool, device: str, root: Path) -> float:
     import papermill
 
-    if name not in AUXILIARY:
-        runs.resolve_budget(paper(name).BUDGETS, budget, name)  # fail in one line before starting a kernel
-    elif budget not in runs.BUDGET_NAMES:
-        raise UserError(f"unknown budget {budget!r}: choose one of {', '.join(runs.BUDGET_NAMES)}")
     source, target = root / "notebooks" / f"{name}.ipynb", root / "book" / f"{name}.ipynb"
+    writable(target.parent)
     print(f"== {name}: budget {budget}{', fresh' if fresh else ''} -> {target.relative_to(root)}", flush=True)
     start = time.perf_counter()
     try:
@@ -80,16 +115,59 @@ def tidy_executed(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def train_shard(slug: str, budget: str, shard: tuple[int, int], device: str) -> None:
+    """This shard's units of one chapter, trained through the shared store without a notebook."""
+    module = paper(slug)
+    store = runs.Store(runs.results_dir(slug, budget) / "runs.jsonl", shard=shard)
+    i, n = shard
+    print(f"== {slug}: budget {budget}, shard {i}/{n}", flush=True)
+    start = time.perf_counter()
+    module.train(module.BUDGETS[budget], store, device=device)
+    print(f"== {slug}: shard {i}/{n} done in {time.perf_counter() - start:.0f} s: {store.computed} units trained, "
+          f"{store.reused} reused; run it without --shard once every shard has finished", flush=True)
+
+
 def cmd_run(args, root: Path) -> None:
     if args.slug not in AUXILIARY:
         paper(args.slug)
+    shard = runs.parse_shard(args.shard)
+    check(args.slug, args.budget, device=args.device, shard=shard, fresh=args.fresh)
+    if shard is not None:
+        if args.slug in AUXILIARY:
+            raise UserError(f"{args.slug} trains nothing, so it has no shards: run it without --shard")
+        train_shard(args.slug, args.budget, shard, args.device)
+        return
     execute(args.slug, args.budget, fresh=args.fresh, device=args.device, root=root)
 
 
 def cmd_book(args, root: Path) -> None:
-    for name in toc_notebooks(root):
+    shard = runs.parse_shard(args.shard)
+    names = toc_notebooks(root)
+    for name in names:
+        check(name, args.budget, device=args.device, shard=shard, fresh=args.fresh)
+    if shard is not None:
+        for name in names:
+            if name not in AUXILIARY:
+                train_shard(name, args.budget, shard, args.device)
+        return
+    for name in names:
         execute(name, args.budget, fresh=args.fresh and name not in AUXILIARY, device=args.device, root=root)
     build(root)
+
+
+def cmd_plan(args, root: Path) -> None:
+    from . import planning
+
+    slugs = [args.slug] if args.slug else [n for n in toc_notebooks(root) if n not in AUXILIARY]
+    for slug in slugs:
+        if slug in AUXILIARY:
+            raise UserError(f"{slug} trains nothing: plan one of {', '.join(IMPLEMENTED)}")
+        check(slug, args.budget, writes=False)
+    for i, slug in enumerate(slugs):
+        module = paper(slug)
+        path = runs.results_dir(slug, args.budget) / "runs.jsonl"
+        store = runs.Store(path, log=lambda s: None) if path.exists() else None
+        print(("\n" if i else "") + planning.report(slug, args.budget, module.planned(module.BUDGETS[args.budget], store)))
 
 
 def build(root: Path, out: Path | None = None) -> Path:
@@ -129,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--budget", default="cpu", help="smoke | cpu | paper (default: cpu)")
         p.add_argument("--fresh", action="store_true", help="recompute every unit instead of reusing runs.jsonl")
         p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+        p.add_argument("--shard", default=None, metavar="I/N",
+                       help="train only shard I of N (units split by a stable hash of their keys); no notebook, no build")
+    p_plan = sub.add_parser("plan", help="list the units a run would train, how many are stored, and their cost")
+    p_plan.add_argument("slug", nargs="?", default=None, help="one chapter (default: every chapter)")
+    p_plan.add_argument("--budget", default="cpu", help="smoke | cpu | paper (default: cpu)")
     p_status = sub.add_parser("status", help="print what each notebook's summary.json says")
     p_status.add_argument("--budget", default=None)
     args = parser.parse_args(argv)
@@ -136,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     root = runs.repo_root()
     try:
-        {"run": cmd_run, "book": cmd_book, "status": cmd_status}[args.command](args, root)
+        {"run": cmd_run, "book": cmd_book, "plan": cmd_plan, "status": cmd_status}[args.command](args, root)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,6 +7,8 @@ otherwise downloads with torchvision into `<root>` and writes that same file, so
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,10 @@ from .errors import UserError
 
 DATASETS = ("mnist", "cifar10", "cifar100", "svhn")
 MATERIALIZE = "python ../shared/data/materialize.py DIR"
+# What a valid file holds per dataset: one image's (H, W, C) and the number of classes.
+IMAGE_SHAPE = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3), "cifar100": (32, 32, 3), "svhn": (32, 32, 3)}
+NUM_CLASSES = {"mnist": 10, "cifar10": 10, "cifar100": 100, "svhn": 10}
+KEYS = ("x_train", "y_train", "x_test", "y_test", "classes")
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,7 @@ def load(name: str, root: str | Path | None = None) -> Dataset:
     path = root / f"{name}.npz"
     if not path.exists():
         _download(name, root, path)
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test", "classes")}
+    arrays = read_validated(name, path)
     to_nchw = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     return Dataset(
         name=name,
@@ -60,6 +65,42 @@ def load(name: str, root: str | Path | None = None) -> Dataset:
         y_test=torch.from_numpy(arrays["y_test"].astype(np.int64)),
         classes=tuple(str(c) for c in arrays["classes"]),
     )
+
+
+def read_validated(name: str, path: Path) -> dict[str, np.ndarray]:
+    """The arrays of `path`, checked before any training sees them: a damaged or malformed file is one line that names
+    the file, what is wrong, and how to rebuild it."""
+    def bad(problem: str) -> UserError:
+        return UserError(f"{path}: {problem}; rebuild it with `{MATERIALIZE.replace('DIR', str(path.parent))}` "
+                         f"(offline copy) or delete it to download {name} again")
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in KEYS if k not in f.files]
+            if missing:
+                raise bad(f"no {', '.join(missing)} in the file")
+            arrays = {k: f[k] for k in KEYS}
+    except UserError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:  # truncated, not a zip, bad member
+        # numpy's own messages (about pickles, say) mislead here: name the failure, not its wording
+        raise bad(f"not a readable .npz (empty, truncated or another format: {type(e).__name__})") from None
+    shape, classes = IMAGE_SHAPE[name], NUM_CLASSES[name]
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8:
+            raise bad(f"x_{split} is {x.dtype}, not uint8 pixels 0-255")
+        if x.ndim != 4 or x.shape[1:] != shape:
+            raise bad(f"x_{split} has shape {x.shape}, not (N, {', '.join(map(str, shape))}) images")
+        if y.dtype != np.int64 or y.ndim != 1:
+            raise bad(f"y_{split} is {y.dtype} of shape {y.shape}, not int64 labels of shape (N,)")
+        if len(y) != len(x):
+            raise bad(f"{len(x)} {split} images but {len(y)} labels")
+        if len(y) and (y.min() < 0 or y.max() >= classes):
+            raise bad(f"y_{split} has labels {y.min()}..{y.max()}, outside 0..{classes - 1}")
+    if len(arrays["classes"]) != classes:
+        raise bad(f"{len(arrays['classes'])} class names, not {classes}")
+    return arrays
 
 
 def _download(name: str, root: Path, path: Path) -> None:

@@ -2,12 +2,27 @@
 
 A unit is one model, one setting, one seed. Its key is the config dict (including the paper's revision
 number); `Store.run(key, fn)` returns the stored record if that key finished before, else calls `fn()` and
-appends the record. Every write replaces `runs.jsonl` atomically (temp file + `os.replace`), so a kill at any
+stores the record. Every write replaces `runs.jsonl` atomically (temp file + `os.replace`), so a kill at any
 moment leaves either the old or the new file, never half a line.
+
+Many writers (two notebooks, or the shards of a job array on a shared filesystem) may write one store at once.
+A write takes an exclusive lock on `runs.jsonl.lock` (`flock`), re-reads the file, adds this writer's new
+units to what the others stored meanwhile, and replaces the file: nothing is lost, and a key is stored once
+(the first writer to store it wins). We chose one locked file over one file per writer because the committed
+store stays one file that a reader (or a browser) loads as it is, with no merge step that could be skipped;
+the lock is held for milliseconds per unit. It needs a filesystem with working `flock` (local disks, NFSv4,
+Lustre mounted with `-o flock`, GPFS). Before training a unit the store re-reads the file if it changed, so a
+unit another writer finished meanwhile is reused, not retrained.
+
+Shards: `Store(shard=(i, n))` owns the units whose stable hash (SHA-1 of the canonical key, or of a group
+key for units that must run together) is i - 1 modulo n; `sweep` trains only those and leaves the others to
+their shards. Every shard runs the same plan, so a job array needs no coordinator.
 """
 from __future__ import annotations
 
 import base64
+import fcntl
+import hashlib
 import json
 import math
 import os
@@ -15,6 +30,7 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,47 +92,117 @@ def write_atomic(path: Path, text: str) -> None:
     replace_atomic(path, write)
 
 
+def shard_of(key: dict | str, n: int) -> int:
+    """The shard (1..n) a unit belongs to: stable across processes, machines and Python versions."""
+    text = key if isinstance(key, str) else canonical(key)
+    return int(hashlib.sha1(text.encode()).hexdigest(), 16) % n + 1
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`"I/N"` -> (I, N) with 1 <= I <= N; None stays None."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        i = n = 0
+    if not 1 <= i <= n:
+        raise UserError(f"--shard {text!r} is not I/N with 1 <= I <= N: e.g. --shard 1/4 for the first of four")
+    return i, n
+
+
 @dataclass
 class Store:
-    """`runs.jsonl` of one notebook and budget. `fresh=True` ignores (and on the first write replaces) old records."""
+    """`runs.jsonl` of one notebook and budget. `fresh=True` ignores the records stored before it opened (and
+    replaces them as it recomputes them); `shard=(i, n)` makes `owns` true for this shard's units only."""
 
     path: Path
     fresh: bool = False
     log: Callable[[str], None] = print
+    shard: tuple[int, int] | None = None
     records: dict[str, dict] = field(default_factory=dict, init=False)
     computed: int = field(default=0, init=False)
     reused: int = field(default=0, init=False)
-    used: set = field(default_factory=set, init=False)  # keys asked for since this store was opened
+    used: set = field(default_factory=set, init=False)   # keys asked for since this store was opened
+    _mine: set = field(default_factory=set, init=False)  # keys this writer stored
+    _gone: set = field(default_factory=set, init=False)  # keys this writer removes (stale under fresh, unused)
+    _seen: tuple = field(default=(), init=False)         # (mtime_ns, size) of the file when last read
 
     def __post_init__(self):
         self.path = Path(self.path)
-        if self.path.exists() and not self.fresh:
-            self._read()
+        if self.fresh and self.shard is not None:
+            raise UserError("--fresh cannot be combined with --shard (each shard would discard the others' units): "
+                            f"delete {self.path} once, then run the shards")
+        if self.path.exists():
+            with self._lock():
+                disk = self._read(report=True)
+            if self.fresh:
+                self._gone = set(disk)
+            self.records = {k: v for k, v in disk.items() if k not in self._gone}
 
-    def _read(self) -> None:
+    @contextmanager
+    def _lock(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _stat(self) -> tuple:
+        try:
+            st = self.path.stat()
+            return st.st_mtime_ns, st.st_size
+        except FileNotFoundError:
+            return ()
+
+    def _read(self, *, report: bool = False) -> dict[str, dict]:
+        """The records on disk. With `report`, damaged lines are moved aside (never silently dropped) and said."""
+        self._seen = self._stat()
+        if not self._seen:
+            return {}
         lines = self.path.read_text().splitlines()
-        rejected = []
+        disk, rejected = {}, []
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-                self.records[canonical(record["key"])] = record
+                disk.setdefault(canonical(record["key"]), record)
             except (json.JSONDecodeError, KeyError, TypeError):
                 rejected.append((number, line))
-        if rejected:
-            # A damaged line is moved aside, never silently dropped: its unit is recomputed and the text kept.
+        if rejected and report:
             quarantine = self.path.with_name(self.path.name + ".rejected")
             with open(quarantine, "a") as f:
                 f.writelines(line + "\n" for _, line in rejected)
             numbers = ", ".join(str(n) for n, _ in rejected)
-            self.log(f"WARNING: {self.path}: line(s) {numbers} of {len(lines)} are not complete JSON records "
+            self.log(f"WARNING: {shown(self.path)}: line(s) {numbers} of {len(lines)} are not complete JSON records "
                      f"(an interrupted or hand edit?); moved them to {quarantine.name} and will recompute those units")
-            self._flush()
+            self._write(disk)
+        return disk
+
+    def _write(self, records: dict[str, dict]) -> None:
+        write_atomic(self.path, "".join(json.dumps(strict(r), sort_keys=True, allow_nan=False) + "\n"
+                                        for r in records.values()))
+        self._seen = self._stat()
+
+    def _refresh(self) -> None:
+        """Take in what other writers stored since the last read (no lock: every write is an atomic replace)."""
+        if self._stat() != self._seen:
+            disk = self._read()
+            self.records = {**{k: v for k, v in disk.items() if k not in self._gone},
+                            **{k: self.records[k] for k in self._mine if k not in disk or k in self._gone}}
 
     def _flush(self) -> None:
-        write_atomic(self.path, "".join(json.dumps(strict(r), sort_keys=True, allow_nan=False) + "\n"
-                                        for r in self.records.values()))
+        """Merge this writer's units into the file as it is now, under the lock; the first stored record of a key wins."""
+        with self._lock():
+            disk = self._read()
+            merged = {k: v for k, v in disk.items() if k not in self._gone}
+            for k in self._mine:
+                merged.setdefault(k, self.records[k])
+            self._write(merged)
+        self.records = merged
 
     def __len__(self) -> int:
         return len(self.records)
@@ -129,10 +215,16 @@ class Store:
     def __contains__(self, key: dict) -> bool:
         return canonical(key) in self.records
 
+    def owns(self, key: dict | str) -> bool:
+        """Whether this writer trains `key` (or the units of group key `key`): always, unless sharded."""
+        return self.shard is None or shard_of(key, self.shard[1]) == self.shard[0]
+
     def run(self, key: dict, fn: Callable[[], dict]) -> dict:
-        """The record for `key`: stored if finished before, else `fn()`'s result dict, timed and stored."""
+        """The record for `key`: stored if finished before (by any writer), else `fn()`'s result dict, timed and stored."""
         k = canonical(key)
         self.used.add(k)
+        if k not in self.records:
+            self._refresh()
         if k in self.records:
             self.reused += 1
             return self.records[k]
@@ -141,16 +233,19 @@ class Store:
         record = {"key": key, **result, "seconds": round(time.perf_counter() - start, 3),
                   "finished_at": now(), "device": result.get("device", "cpu")}
         self.records[k] = record
+        self._mine.add(k)  # under fresh, k may also be in _gone: then this record replaces the stale one on disk
         self.computed += 1
         self._flush()
-        return record
+        if self.records[k] is not record:
+            self.log(f"another writer stored this unit first; keeping its record ({canonical(key)[:80]})")
+        return self.records[k]
 
     def drop_unused(self) -> int:
         """Remove the records no run asked for since opening (a budget's plan changed); returns how many."""
         stale = [k for k in self.records if k not in self.used]
-        for k in stale:
-            del self.records[k]
         if stale:
+            self._gone.update(stale)
+            self._mine.difference_update(stale)
             self.log(f"dropped {len(stale)} stored unit(s) that are no longer in this budget's plan")
             self._flush()
         return len(stale)
@@ -177,25 +272,32 @@ def unpack_bits(text: str, n: int):
 
 
 def sweep(store: Store, plan: list[T], *, key: Callable[[T], dict], run: Callable[[T], dict],
-          describe: Callable[[T, dict], str]) -> list[dict]:
+          describe: Callable[[T, dict], str], group: Callable[[T], dict] | None = None) -> list[dict | None]:
     """Run every item of `plan` through the store and return its records in plan order.
 
     Items whose keys are equal (one unit used by two experiments) are trained once. Prints one line per unit
-    trained now and a single line for all units reused from disk.
+    trained now and a single line for all units reused from disk. On a sharded store, a unit that is not stored
+    and belongs to another shard (by its key, or by `group(item)` for units that must run together) is left
+    to that shard: its place in the returned list is None.
     """
     units: dict[str, T] = {}
     for item in plan:
         units.setdefault(canonical(key(item)), item)
-    records, reused = {}, 0
+    records, reused, left = {}, 0, 0
     width = len(str(len(units)))
     for i, (k, item) in enumerate(units.items(), 1):
         stored = k in store.records
+        if not stored and not store.owns(group(item) if group else key(item)):
+            records[k], left = None, left + 1
+            continue
         records[k] = store.run(key(item), lambda: run(item))
         if stored:
             reused += 1
         else:
             store.log(f"[{i:>{width}}/{len(units)}] {describe(item, records[k])}  ({records[k]['seconds']:.1f} s)")
-    store.log(f"{len(units)} units: {len(units) - reused} trained now, {reused} reused from {store.path.name}")
+    trained = len(units) - reused - left
+    shard = f", {left} left to the other shards" if store.shard else ""
+    store.log(f"{len(units)} units: {trained} trained now, {reused} reused from {store.path.name}{shard}")
     return [records[canonical(key(item))] for item in plan]
 
 
@@ -269,3 +371,17 @@ def resolve_budget(budgets: dict[str, Any], name: str, slug: str):
     if name not in budgets:
         raise UserError(f"unknown budget {name!r} for {slug}: choose one of {', '.join(budgets)}")
     return budgets[name]
+
+
+def check_device(device: str) -> None:
+    """`device` names a torch device this machine has: one line otherwise, before anything is trained."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UserError(f"{device!r} is not a torch device: use cpu, cuda, cuda:1 or mps") from None
+    available = {"cpu": lambda: True, "cuda": torch.cuda.is_available,
+                 "mps": lambda: torch.backends.mps.is_available()}.get(dev.type, lambda: False)()
+    if not available:
+        raise UserError(f"device {device!r} is not available on this machine: use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UserError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")

@@ -7,7 +7,7 @@ better? Spec: ../shared/specs/chang.md. No code was published: every unstated ch
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -19,11 +19,13 @@ from torch import nn
 from .. import data, plotting
 from ..layers import HashedLinear, hash_index, hash_stats
 from ..metrics import test_accuracy, verdict, welch
+from ..planning import Planned
 from ..runs import Store, sweep
 from ..train import fit
 
 SLUG = "chang_arbnets"
 REVISION = 1
+DATA = ("mnist", "cifar10")  # the datasets a run needs, checked before it starts
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -216,9 +218,8 @@ def load_flat(dataset: str, grid: Grid) -> tuple[torch.Tensor, ...]:
 def train_run(run: Run, tensors: tuple[torch.Tensor, ...], budget: Budget, device: str = "cpu") -> dict:
     x_train, y_train, x_test, y_test = (t.to(device) for t in tensors)
     g = run.grid
-    sizes = (x_train.shape[1],) + (g.width,) * g.depth + (10,)
     torch.manual_seed(run.seed)
-    model = ArbNet(sizes=sizes, hash=run.hash, table_size=run.table_size, sparsity=run.sparsity, seed=run.seed).to(device)
+    model = ArbNet(sizes=sizes(run, x_train.shape[1]), hash=run.hash, table_size=run.table_size, sparsity=run.sparsity, seed=run.seed).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=0.9)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=4, threshold=0)
 
@@ -244,23 +245,28 @@ def train_run(run: Run, tensors: tuple[torch.Tensor, ...], budget: Budget, devic
             "params": sum(p.numel() for p in model.parameters()), "device": device}
 
 
-def run_all(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFrame:
-    runs = plan(budget)
+def describe(run: Run, r: dict) -> str:
+    return (f"{run.experiment:<5} {run.dataset:<7} s = {run.sparsity:<4} n = {run.table_size:<5} "
+            f"{run.hash.label:<22} seed {run.seed}: test {r['test_acc']:.3f}, entropy {r['entropy']:.2f}, "
+            f"{r['epochs_run']} epochs")
+
+
+def train(budget: Budget, store: Store, *, device: str = "cpu") -> list[dict | None]:
+    """Every unit of the budget through the store (a sharded store trains only its own); records in plan order."""
     tensors = {}
 
-    def train(run):
+    def train_one(run):
         cache_key = (run.dataset, run.grid)
         if cache_key not in tensors:
             tensors.clear()
             tensors[cache_key] = load_flat(run.dataset, run.grid)
         return train_run(run, tensors[cache_key], budget, device)
 
-    def describe(run, r):
-        return (f"{run.experiment:<5} {run.dataset:<7} s = {run.sparsity:<4} n = {run.table_size:<5} "
-                f"{run.hash.label:<22} seed {run.seed}: test {r['test_acc']:.3f}, entropy {r['entropy']:.2f}, "
-                f"{r['epochs_run']} epochs")
+    return sweep(store, plan(budget), key=lambda run: run.key(budget), run=train_one, describe=describe)
 
-    records = sweep(store, runs, key=lambda run: run.key(budget), run=train, describe=describe)
+
+def run_all(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFrame:
+    runs, records = plan(budget), train(budget, store, device=device)
     return pd.DataFrame([{"experiment": run.experiment, "dataset": run.dataset, "hash": run.hash.kind,
                           "label": run.hash.label, "alpha": run.hash.alpha, "radius": run.hash.radius,
                           "sparsity": run.sparsity, "table_size": run.table_size, "seed": run.seed,
@@ -268,6 +274,50 @@ def run_all(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFram
                           "epochs_run": rec["epochs_run"], "lr_decays": len(rec["decayed_after_epochs"]),
                           "min_distinct_rows": min((l["distinct_rows"] for l in rec["layers"]), default=None),
                           "layers": rec["layers"], "seconds": rec["seconds"]} for run, rec in zip(runs, records)])
+
+
+def sizes(run: Run, inputs: int | None = None) -> tuple[int, ...]:
+    """Layer widths, input to output; `inputs` defaults to the dataset's flattened image."""
+    g = run.grid
+    return (inputs or INPUTS[run.dataset],) + (g.width,) * g.depth + (10,)
+
+
+def spec_params(run: Run) -> int:
+    """The spec's count (section 3): one table of n per weight matrix (or the dense matrix), biases, BN scale and shift."""
+    s = sizes(run)
+    weights = sum(a * b for a, b in zip(s, s[1:])) if run.hash.kind == "dense" else (len(s) - 1) * run.table_size
+    return weights + 3 * sum(s[1:])
+
+
+INPUTS = {"mnist": 784, "cifar10": 3072}
+TRAIN_SET = {"mnist": 60_000, "cifar10": 50_000}
+
+
+def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
+    """Every unit, for `plan` and the paper-scale tests: model builder, examples processed (epochs is a cap: the
+    plateau schedule may stop earlier), one real step at batch 2."""
+    out = []
+    for run in plan(budget):
+        g = run.grid
+
+        def build(run=run):
+            return ArbNet(sizes=sizes(run), hash=run.hash, table_size=run.table_size, sparsity=run.sparsity, seed=run.seed)
+
+        def step(run=run):
+            tiny = replace(run, grid=replace(run.grid, epochs=1))
+            x = torch.randn(4, INPUTS[run.dataset])
+            y = torch.tensor([0, 1, 2, 3])
+            return train_run(tiny, (x[:2], y[:2], x[2:], y[2:]), replace(budget, batch_size=2))["test_acc"]
+
+        key, s = run.key(budget), sizes(run)
+        out.append(Planned(run.experiment, f"{run.dataset} {run.hash.label} s = {run.sparsity} n = {run.table_size} "
+                                           f"seed {run.seed}", key, build, (INPUTS[run.dataset],),
+                           examples=g.epochs * min(g.train, TRAIN_SET[run.dataset]), evaluated=g.test,
+                           steps=g.epochs * math.ceil(min(g.train, TRAIN_SET[run.dataset]) / budget.batch_size),
+                           config=f"{run.dataset} {s} {run.hash.kind} n = {run.table_size}", step=step,
+                           expected_params=spec_params(run), macs=sum(a * b for a, b in zip(s, s[1:])),
+                           stored=store is not None and key in store))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- analysis

@@ -5,6 +5,7 @@ branch, or convolutions) with an auxiliary digit-classification loss. Spec: ../s
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from functools import cache
 
@@ -15,12 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import data, plotting
+from ..planning import Planned
 from ..runs import Store, sweep
 from ..metrics import binary_accuracy, binomial_se, spread, verdict, welch
 from ..train import columns, fit
 
 SLUG = "salimbeni_pairs"
 REVISION = 1  # bump whenever a change alters this chapter's results: stored units with another revision are recomputed
+DATA = ("mnist",)  # the datasets a run needs, checked before it starts
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -117,6 +120,27 @@ TABLE1 = (
     Arm("AL4", "pair", 2e-3, branch="cnn", shared=True, aux=True),
 )
 ARMS = {a.name: a for a in TABLE1}
+# parameter counts of spec §2, "Models" (the tests check every model against them)
+SPEC_PARAMS = {"FCNN1": 197_001, "FCNN3": 414_351, "WS1": 325_587, "WS2": 207_341, "WS3": 162_959,
+               "AL1": 414_351, "AL2": 325_587, "AL3": 207_341, "AL4": 162_959,
+               "FCNN3 n=200": 83_151, "FCNN3 n=500": 207_351, "FCNN3 n=700": 290_151, "FCNN3 n=1500": 621_351,
+               "FCNN1 n=200": 78_801, "FCNN1 n=1000": 394_001, "L=2": 133_001, "L=3": 170_651, "L=4": 203_301,
+               "FCNN2 as drawn (500-250-50)": 334_351}
+
+
+def spec_params(arm: Arm) -> int:
+    """The spec's count for `arm`'s architecture (the loss and the learning rate do not change it). The E6c variants
+    at n = 500 are not in the spec's table: their count follows its layer list, 207 n + 10 per MLP branch
+    (196 -> n -> 10) and 331 for the 20 -> 15 -> 1 head."""
+    same = next((SPEC_PARAMS[name] for name, other in _SPEC_ARMS.items()
+                 if replace(other, name="", lr=0, aux=False) == replace(arm, name="", lr=0, aux=False)), None)
+    if same is not None:
+        return same
+    if arm.kind == "pair" and arm.branch == "mlp":
+        return (1 if arm.shared else 2) * (207 * arm.hidden + 10) + 331
+    raise KeyError(f"no spec parameter count for {arm}")
+
+
 COUNTERPART = {"AL1": "FCNN3", "AL2": "WS1", "AL3": "WS2", "AL4": "WS3"}          # same architecture, no AL
 WS_GAIN = {"WS2": "FCNN3", "WS3": "WS1", "AL3": "AL1", "AL4": "AL2"}              # shared branch vs separate
 # Fig. 5: three panels of FCNN variants (notebook learning rates); FCNN3(1000) and FCNN1(500) are Table I's runs.
@@ -144,6 +168,8 @@ PAPER_FIG5 = {"FCNN3 n=200": 0.8338, "FCNN3 n=500": 0.8401, "FCNN3 n=700": 0.830
               "FCNN3 n=1500": 0.8320, "FCNN1 n=200": 0.7923, "FCNN1 n=500": 0.8021, "FCNN1 n=1000": 0.8002,
               "L=2": 0.7945, "L=3": 0.8271, "L=4": 0.8202}
 PAPER_FIG6 = {"WS2": 0.8534, "FCNN3": 0.8298, "WS1": 0.8328, "WS3": 0.8544}
+_SPEC_ARMS = {a.name: a for a in (*TABLE1, *(a for panel in FIG5.values() for a in panel), *(a for a, _ in SENSITIVITY))
+              if a.name in SPEC_PARAMS}
 ABSTRACT_LEVELS = {"FCNN": (("FCNN1",), 0.80), "WS": (("WS1", "WS2"), 0.82), "AL": (("AL1", "AL2"), 0.88),
                    "AL + WS": (("AL3", "AL4"), 0.91)}
 
@@ -245,13 +271,22 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def run(budget: Budget, store: Store, *, mnist: data.Dataset, device: str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every experiment of the budget through the store. Returns (one row per run, one row per run and epoch)."""
-    plan = [(experiment, arm, protocol, seed) for experiment, (protocol, arms) in experiments(budget).items()
+def units(budget: Budget) -> list[tuple[str, Arm, Protocol, int]]:
+    """(experiment, arm, protocol, seed) of every run; identical (arm, protocol, seed) across experiments share a unit."""
+    return [(experiment, arm, protocol, seed) for experiment, (protocol, arms) in experiments(budget).items()
             for arm in arms for seed in range(budget.runs)]
+
+
+def item_key(item, budget: Budget) -> dict:
+    return unit_key(*item[1:3], budget, item[3])
+
+
+def train(budget: Budget, store: Store, *, device: str = "cpu", mnist: data.Dataset | None = None) -> list[dict | None]:
+    """Every unit of the budget through the store (a sharded store trains only its own); records in plan order."""
+    mnist = mnist if mnist is not None else data.load("mnist")
     pairs = cache(lambda seed: data.mnist_pairs(mnist, budget.n_pairs, seed=seed))
 
-    def train(item):
+    def train_one(item):
         _, arm, protocol, seed = item
         pair_seed = seed if protocol.pairs == "per-run" else 0  # the prologue's draw is seed 0 for every run
         return train_unit(arm, protocol, budget, seed, pairs=pairs(pair_seed), device=device)
@@ -261,13 +296,39 @@ def run(budget: Budget, store: Store, *, mnist: data.Dataset, device: str = "cpu
         tag = "" if protocol == AUTHORS else f" [{protocol.scale}, shuffle={protocol.shuffle}, pairs={protocol.pairs}]"
         return f"{arm.name:<28} seed {seed}{tag}: test {record['test_acc']:.3f}  train {record['train_acc']:.3f}"
 
-    records = sweep(store, plan, key=lambda item: unit_key(*item[1:3], budget, item[3]), run=train, describe=describe)
+    return sweep(store, units(budget), key=lambda item: item_key(item, budget), run=train_one, describe=describe)
+
+
+def run(budget: Budget, store: Store, *, mnist: data.Dataset, device: str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every experiment of the budget through the store. Returns (one row per run, one row per run and epoch)."""
+    plan, records = units(budget), train(budget, store, device=device, mnist=mnist)
     rows, curves = [], []
     for (experiment, arm, protocol, seed), r in zip(plan, records):
         rows.append({"experiment": experiment, "model": arm.name, "lr": arm.lr, "seed": seed, "params": r["params"],
                      "test_acc": r["test_acc"], "train_acc": r["train_acc"], "seconds": r["seconds"]})
         curves.append(pd.DataFrame(r["history"]).assign(experiment=experiment, model=arm.name, seed=seed))
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
+    """Every unit, for `plan` and the paper-scale tests (the pairs' test set is as large as the training set)."""
+    out = []
+    for item in units(budget):
+        experiment, arm, protocol, seed = item
+
+        def step(arm=arm, protocol=protocol, seed=seed):
+            g = torch.Generator().manual_seed(0)
+            fake = [data.Pairs(x=torch.randint(0, 256, (2, 2, 14, 14), generator=g).float(), target=torch.tensor([0, 1]),
+                               classes=torch.tensor([[3, 1], [2, 5]]), index=torch.zeros(2, 2, dtype=torch.long))] * 2
+            return train_unit(arm, protocol, replace(budget, epochs=1, batch_size=2), seed, pairs=tuple(fake))["test_acc"]
+
+        key = item_key(item, budget)
+        out.append(Planned(experiment, f"{arm.name} seed {seed}", key, arm.build, (2, 14, 14),
+                           examples=budget.epochs * budget.n_pairs, evaluated=budget.epochs * 2 * budget.n_pairs,
+                           steps=budget.epochs * math.ceil(budget.n_pairs / budget.batch_size),
+                           config=f"{arm.config()} {asdict(protocol)}", step=step, expected_params=spec_params(arm),
+                           stored=store is not None and key in store))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- analysis

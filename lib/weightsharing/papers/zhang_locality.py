@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -19,11 +19,13 @@ from torch import nn
 from .. import data, plotting
 from ..layers import LocallyConnected2d
 from ..metrics import fgsm, spread, test_accuracy, verdict
+from ..planning import Planned
 from ..runs import Store, canonical, sweep
 from ..train import fit, fit_stacked
 
 SLUG = "zhang_locality"
 REVISION = 1  # bump whenever a change alters this chapter's results
+DATA = ("mnist", "cifar10")  # the datasets a run needs, checked before it starts
 
 TREE_MODELS = ("WeightNet", "LocalNet", "OracleNet", "FCNet")
 IMAGE_MODELS = ("ConvNet", "FCNet", "WeightNet", "LocalNet")
@@ -216,6 +218,11 @@ def head(flat: int) -> list[nn.Module]:
     return [nn.Linear(flat, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10)]
 
 
+# parameter counts of spec section 2 (Table 1; the tests check every model against them)
+SPEC_TREE_PARAMS = {"WeightNet": 126, "LocalNet": 126, "OracleNet": 12, "FCNet": 2730}
+SPEC_IMAGE_PARAMS = {("mnist", "ConvNet"): 44_426, ("mnist", "FCNet"): 941_534, ("mnist", "WeightNet"): 80_084,
+                     ("mnist", "LocalNet"): 129_374, ("cifar10", "ConvNet"): 62_006, ("cifar10", "FCNet"): 4_143_782,
+                     ("cifar10", "WeightNet"): 99_188, ("cifar10", "LocalNet"): 274_118}
 IMAGE_NETS = {"ConvNet": ConvNet, "FCNet": FCNet, "WeightNet": WeightNet, "LocalNet": LocalNet}
 DATASETS = {"mnist": (1, 28), "cifar10": (3, 32)}
 FGSM_EPS = {"mnist": 0.1, "cifar10": 0.01}  # in the normalised [-1, 1] space, as the code
@@ -330,20 +337,28 @@ BUDGETS = {
 
 # ============================================================================================== running
 
-def run_tree(budget: Budget, store: Store) -> tuple[pd.DataFrame, dict]:
-    units = [{"rev": REVISION, "experiment": "tree", "model": m, "n_train": n, "trials": t, "epochs": e,
-              "settings": [[s.noise, s.constant] for s in budget.tree_settings]}
-             for n, t, e in zip(budget.tree_sizes, budget.tree_trials, budget.tree_epochs) for m in TREE_MODELS]
+def tree_units(budget: Budget) -> list[dict]:
+    """One unit per (model, training size): every trial and noise setting of it trained stacked."""
+    return [{"rev": REVISION, "experiment": "tree", "model": m, "n_train": n, "trials": t, "epochs": e,
+             "settings": [[s.noise, s.constant] for s in budget.tree_settings]}
+            for n, t, e in zip(budget.tree_sizes, budget.tree_trials, budget.tree_epochs) for m in TREE_MODELS]
 
-    def train(key):
-        settings = tuple(TreeSetting(noise, constant) for noise, constant in key["settings"])
-        return train_tree(key["model"], key["n_train"], key["trials"], key["epochs"], settings)
 
+def train_tree_unit(key: dict) -> dict:
+    settings = tuple(TreeSetting(noise, constant) for noise, constant in key["settings"])
+    return train_tree(key["model"], key["n_train"], key["trials"], key["epochs"], settings)
+
+
+def sweep_tree(budget: Budget, store: Store) -> list[dict | None]:
     def describe(key, r):
         iid0 = [row["test_mse"] for row in r["rows"] if row["noise"] == 0 and not row["constant"]]
         return f"tree {key['model']:<9} n = {key['n_train']:<4} ({key['trials']} trials): test MSE at ε = 0 {np.mean(iid0):.4f}"
 
-    records = sweep(store, units, key=lambda unit: unit, run=train, describe=describe)
+    return sweep(store, tree_units(budget), key=lambda unit: unit, run=train_tree_unit, describe=describe)
+
+
+def run_tree(budget: Budget, store: Store) -> tuple[pd.DataFrame, dict]:
+    units, records = tree_units(budget), sweep_tree(budget, store)
     rows = [{"model": k["model"], "n_train": k["n_train"], **row} for k, r in zip(units, records) for row in r["rows"]]
     extras = {(k["model"], k["n_train"]): r for k, r in zip(units, records)}
     return pd.DataFrame(rows), extras
@@ -368,8 +383,7 @@ def image_runs(budget: Budget) -> list[ImageRun]:
     return runs
 
 
-def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFrame:
-    plan = image_runs(budget)
+def sweep_images(budget: Budget, store: Store, *, device: str = "cpu") -> list[dict | None]:
     tensors = {}
 
     def train(run):
@@ -384,10 +398,71 @@ def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataF
         return (f"{run.dataset:<7} {run.model:<9} k = {k:<4} trial {run.trial} [{run.protocol}]: "
                 f"test {r['clean_acc']:.3f}{tail}")
 
-    records = sweep(store, plan, key=ImageRun.key, run=train, describe=describe)
+    return sweep(store, image_runs(budget), key=ImageRun.key, run=train, describe=describe)
+
+
+def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFrame:
+    plan, records = image_runs(budget), sweep_images(budget, store, device=device)
     return pd.DataFrame([{**asdict(run), "clean_acc": rec["clean_acc"], "fgsm_acc": rec.get("fgsm_acc"),
                           "train_examples": rec["train_examples"], "params": rec["params"], "seconds": rec["seconds"],
                           "sample_signs": rec.get("sample_signs")} for run, rec in zip(plan, records)])
+
+
+def train(budget: Budget, store: Store, *, device: str = "cpu") -> None:
+    """Every unit of the budget through the store (what a shard runs; the tree trains on the CPU, as the chapter does)."""
+    sweep_tree(budget, store)
+    sweep_images(budget, store, device=device)
+
+
+TRAIN_SET = {"mnist": 60_000, "cifar10": 50_000}
+
+
+def tree_macs(kind: str) -> int:
+    """Forward MACs of one replica on one example: dense (or circulant) matrices, or one pair per output."""
+    return sum((64 >> k) // 2 * (64 >> k) if kind in ("WeightNet", "FCNet") else 64 >> k for k in range(6))
+
+
+def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
+    """Every unit, for `plan` and the paper-scale tests."""
+    out = []
+    for key in tree_units(budget):
+        replicas = key["trials"] * len(key["settings"])
+
+        def build(key=key):
+            return TreeNet(kind=key["model"], replicas=key["trials"], tile=len(key["settings"]))
+
+        def step(key=key):
+            r = train_tree_unit({**key, "n_train": 2, "epochs": 1})
+            return r["rows"][0]["test_mse"]
+
+        out.append(Planned("tree", f"{key['model']} n = {key['n_train']} ({key['trials']} trials x "
+                                   f"{len(key['settings'])} settings)", key, build, (64,),
+                           examples=key["epochs"] * key["n_train"] * replicas, evaluated=1024 * replicas,
+                           steps=key["epochs"] * math.ceil(key["n_train"] / 32), config=f"tree {key['model']}", step=step,
+                           expected_params=SPEC_TREE_PARAMS[key["model"]] * replicas, macs=tree_macs(key["model"]),
+                           stored=store is not None and key in store))
+    for run in image_runs(budget):
+        n = TRAIN_SET[run.dataset] if run.per_class == FULL else 10 * run.per_class
+
+        def build(run=run):
+            return build_image_model(run.model, run.dataset)
+
+        def step(run=run):
+            channels, size = DATASETS[run.dataset]
+            x, y = torch.rand(4, channels, size, size) * 2 - 1, torch.tensor([0, 1, 2, 3])
+            tiny = replace(run, per_class=FULL, epochs=1, batch_size=2)
+            return train_image(tiny, (x[:2], y[:2], x[2:], y[2:]))["clean_acc"]
+
+        k = "full" if run.per_class == FULL else f"{run.per_class}/class"
+        channels, size = DATASETS[run.dataset]
+        out.append(Planned(f"images {run.dataset} [{run.protocol}]", f"{run.model} k = {k} trial {run.trial}", run.key(),
+                           build, (channels, size, size),
+                           examples=run.epochs * n, evaluated=run.test_images * (2 if run.fgsm else 1),
+                           steps=run.epochs * math.ceil(n / run.batch_size),
+                           config=f"{run.dataset} {run.model} SGD lr = {run.lr} fgsm = {run.fgsm} samples = {run.samples}",
+                           step=step, expected_params=SPEC_IMAGE_PARAMS[run.dataset, run.model],
+                           stored=store is not None and run.key() in store))
+    return out
 
 
 # ============================================================================================== paper values (spec §3)

@@ -4,4 +4,4 @@ Alnuaimee, Cammarata and Sahebi (2024): can beta-lasso teach a fully connected n
 models: S-CONV, S-LOCAL, S-FC, 3-FC; runs: budgets, data, training, the sweep; analysis: locality, Table 2,
 claims; figures. Spec: ../shared/specs/neyshabur.md.
 """
-from .runs import BUDGETS, REVISION, SLUG  # noqa: F401  (what the CLI and the registry read)
+from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (what the CLI and the registry read)

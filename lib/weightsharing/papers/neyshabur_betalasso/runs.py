@@ -17,12 +17,14 @@ from ... import data
 from ...errors import UserError
 from ...metrics import test_accuracy
 from ...optim import BetaLasso
+from ...planning import ASSUMED_GPU  # noqa: F401  (the chapter prints its cost estimate with it)
 from ...runs import Store, pack_float16, sweep
 from ...train import columns, fit
 from .models import Shallow, build, first_layer_filters
 
 SLUG = "neyshabur_betalasso"
 REVISION = 1  # bump whenever a change alters this chapter's results
+DATA = ("cifar10", "cifar100")  # checked before a run starts (SVHN, where used, is optional)
 CLASSES = {"cifar10": 10, "cifar100": 100, "svhn": 10}
 # The paper's cumulative learning rate over 400 epochs (Table 1): 98 steps per epoch, cosine from 0.1 (mean 0.05).
 PAPER_LR_SUM = 0.05 * 400 * 98 + 0.05
@@ -311,26 +313,57 @@ def train_images(dataset: str, budget: Budget) -> int:
 
 def test_images(dataset: str, budget: Budget) -> int:
     return min(budget.test or TEST_IMAGES[dataset], TEST_IMAGES[dataset])
-# An assumption, not a measurement: sustained fp32 throughput with TF32 matmuls on one NVIDIA A100 (peak 156
-# TFLOP/s) for these large dense layers at batch 512. The spec's own guess for an H100 in bf16 is 2-3x faster.
-ASSUMED_GPU = ("NVIDIA A100 (TF32)", 50e12)
+def train(budget: Budget, store: Store, *, device: str = "cpu") -> list[dict | None]:
+    """Every unit of the budget on the datasets that load here (what a shard runs)."""
+    return run_all(budget, store, available(budget.datasets)[0], device=device)[1]
+
+
+def fake_images(dataset: str, budget: Budget, n: int = 2) -> Images:
+    """`n` random images in the shapes `prepare` makes (with a validation set where the budget holds one out)."""
+    g = torch.Generator().manual_seed(0)
+    x = F.pad(torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8), (4, 4, 4, 4))
+    y = torch.arange(n) % CLASSES[dataset]
+    mean, std = torch.full((1, 3, 1, 1), 0.5), torch.full((1, 3, 1, 1), 0.25)
+    imgs = Images(x_train=x, y_train=y, x_val=None, y_val=None, x_test=x[:, :, 4:36, 4:36], y_test=y, mean=mean,
+                  std=std, flip=dataset != "svhn")
+    imgs.x_test = imgs.normalise(imgs.x_test)
+    if budget.holdout:
+        imgs.x_val, imgs.y_val = imgs.x_test.clone(), y.clone()
+    return imgs
+
+
+def planned(budget: Budget, store: Store | None = None, datasets: tuple[str, ...] | None = None) -> list:
+    """Every unit, for `plan`, the cost line of the chapter and the paper-scale tests."""
+    from ...planning import Planned
+    from .analysis import FORMULAS
+
+    out = []
+    for run in plan(budget, datasets or budget.datasets):
+        n = train_images(run.dataset, budget)
+        epochs = dict(budget.epochs)[run.dataset]
+
+        def make(run=run):
+            return build(run.model, alpha=budget.alpha, classes=CLASSES[run.dataset])
+
+        def step(run=run):
+            tiny = replace(budget, epochs=((run.dataset, 1),), batch_size=2)
+            imgs = fake_images(run.dataset, tiny)
+            return train_run(run, permuted(imgs) if run.permuted else imgs, tiny)["test_acc"]
+
+        key = run.key(budget)
+        optimizer_name = "SGD" if run.beta is None else f"β-lasso{' paper λ' if run.paper_lambda else ''}"
+        out.append(Planned(run.experiment, f"{run.dataset} {run.label}{' permuted' if run.permuted else ''} seed {run.seed}",
+                           key, make, (3, 32, 32), examples=n * epochs,
+                           evaluated=test_images(run.dataset, budget) + budget.holdout, steps=budget.steps(run.dataset, n),
+                           config=f"{run.model} α = {budget.alpha} {run.dataset} {optimizer_name} "
+                                  f"{budget.augment}{' permuted' if run.permuted else ''}",
+                           step=step, expected_params=FORMULAS[run.model](budget.alpha, CLASSES[run.dataset]),
+                           stored=store is not None and key in store))
+    return out
 
 
 def estimate(budget: Budget, datasets: tuple[str, ...], store: Store | None = None) -> pd.DataFrame:
-    """Per unit of the plan: training FLOPs = 6 x forward MACs per image (forward 2, backward 4) x images x epochs,
-    from the layer shapes (bench.forward_macs on a meta-device model), and hours at ASSUMED_GPU's throughput.
-    Evaluation, augmentation and data movement are not counted."""
-    from ...bench import forward_macs
+    """The planning estimate (weightsharing.planning) of every distinct unit of the plan on these datasets."""
+    from ...planning import estimate as planning_estimate
 
-    rows = []
-    for run in plan(budget, datasets):
-        with torch.device("meta"):
-            model = build(run.model, alpha=budget.alpha, classes=CLASSES[run.dataset])
-        images = train_images(run.dataset, budget) * dict(budget.epochs)[run.dataset]
-        flops = 6 * forward_macs(model, (3, 32, 32)) * images
-        rows.append({"experiment": run.experiment, "dataset": run.dataset, "unit": run.label, "seed": run.seed,
-                     "permuted": run.permuted, "stored": store is not None and run.key(budget) in store,
-                     "pflop": flops / 1e15, "gpu_hours": flops / ASSUMED_GPU[1] / 3600})
-    df = pd.DataFrame(rows)
-    # E1 and E5 share units (same key): count each once
-    return df.drop_duplicates(["dataset", "unit", "seed", "permuted"])
+    return planning_estimate(planned(budget, store, datasets))

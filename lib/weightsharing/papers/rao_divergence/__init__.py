@@ -4,4 +4,4 @@ free its weights into a locally connected FCN of the same structure, fine-tune, 
 models: the CNN, the FCN and the conversion; leak: the original code's in-place shuffle; runs: budgets, splits,
 the two training stages and checkpoints; analysis: tables and claims R1-R9; figures. Spec: ../shared/specs/rao.md.
 """
-from .runs import BUDGETS, REVISION, SLUG  # noqa: F401
+from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401

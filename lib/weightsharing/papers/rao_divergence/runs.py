@@ -6,7 +6,8 @@ the checkpoints are not committed (gitignored), and a missing one is rebuilt by 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,7 @@ from .models import FEATURES, Net, cnn, convert
 
 SLUG = "rao_divergence"
 REVISION = 1
+DATA = ("cifar10",)  # the datasets a run needs, checked before it starts
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,11 @@ def evaluate(model: Net, split: Split, budget: Budget, *, seed: int) -> dict:
     return out
 
 
+def parent(budget: Budget, exp: Experiment) -> Experiment:
+    """The experiment whose CNN this one's FCN starts from (itself, or Exp 2 for Exp 3)."""
+    return next(e for e in budget.experiments if e.name == exp.snapshot_of) if exp.snapshot_of else exp
+
+
 def snapshots_wanted(budget: Budget, exp: Experiment) -> int | None:
     """The epoch at which another experiment starts from this one's CNN (Exp 3 from Exp 2), if any."""
     return next((e.cnn.epochs for e in budget.experiments if e.snapshot_of == exp.name), None)
@@ -208,8 +215,7 @@ def cnn_key(budget: Budget, exp: Experiment) -> dict:
 
 
 def fcn_key(budget: Budget, exp: Experiment) -> dict:
-    parent = next(e for e in budget.experiments if e.name == exp.snapshot_of) if exp.snapshot_of else exp
-    return {"rev": REVISION, "stage": "FCN", "sigma": exp.sigma, "fcn": asdict(exp.fcn), "from": cnn_key(budget, parent),
+    return {"rev": REVISION, "stage": "FCN", "sigma": exp.sigma, "fcn": asdict(exp.fcn), "from": cnn_key(budget, parent(budget, exp)),
             "from_epoch": exp.cnn.epochs if exp.snapshot_of else None}
 
 
@@ -244,13 +250,13 @@ def run_cnn(budget: Budget, exp: Experiment, split: Split, store, device: str, l
 
 def cnn_weights(budget: Budget, exp: Experiment, split: Split, store, device: str, log=print) -> dict:
     """The CNN weights an FCN stage starts from: its checkpoint, or (fresh clone, deleted cache) a retrained CNN."""
-    parent = next(e for e in budget.experiments if e.name == exp.snapshot_of) if exp.snapshot_of else exp
-    key = cnn_key(budget, parent)
+    root = parent(budget, exp)
+    key = cnn_key(budget, root)
     tag = f"epoch{exp.cnn.epochs}" if exp.snapshot_of else "final"
     path = checkpoint_path(store, key, tag)
     if not path.exists():
-        log(f"  no checkpoint of Exp {parent.name}'s CNN here: retraining it (seeded, so the same weights)")
-        run_cnn(budget, parent, split if not parent.leak else leaky_split(budget, 0, device), store, device, log)
+        log(f"  no checkpoint of Exp {root.name}'s CNN here: retraining it (seeded, so the same weights)")
+        run_cnn(budget, root, split if not root.leak else leaky_split(budget, 0, device), store, device, log)
     return torch.load(path, map_location=device)
 
 
@@ -289,11 +295,18 @@ def run_control(budget: Budget, exp: Experiment, split: Split, store, device: st
     return out
 
 
+def group(budget: Budget, exp: Experiment) -> str:
+    """Shard key: an experiment runs in the shard of the CNN it starts from, so a checkpoint never crosses shards."""
+    return canonical(cnn_key(budget, parent(budget, exp)))
+
+
 def run_all(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
     """Every stage of every experiment, in the order that lets each FCN find its CNN's checkpoint."""
     clean = clean_split(budget, device)
     records: dict[str, dict] = {}
     for exp in budget.experiments:
+        if not store.owns(group(budget, exp)):
+            continue  # another shard trains this experiment, with the CNN it starts from
         split_cnn = leaky_split(budget, 0, device) if exp.leak else clean
         split_fcn = leaky_split(budget, 1, device) if exp.leak else clean
         for stage, key, fn, split in (("CNN", cnn_key(budget, exp), run_cnn, split_cnn),
@@ -318,5 +331,67 @@ def run_all(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
                 store.log(f"  Exp {exp.name} CNN continued: {epochs} epochs, test {rec['test_acc']:.4f}  "
                           f"({rec['seconds']:.0f} s)")
             records[f"{exp.name}/CNN continued"] = rec
-    store.log(f"{len(store)} stages stored, {store.computed} trained now, {store.reused} reused")
+    left = ", experiments of other shards left to them" if store.shard else ""
+    store.log(f"{len(store)} stages stored, {store.computed} trained now, {store.reused} reused{left}")
     return records
+
+
+def train(budget: Budget, store, *, device: str = "cpu") -> None:
+    """Every stage of the budget (a sharded store trains only its experiments)."""
+    run_all(budget, store, device=device)
+
+
+def tiny(budget: Budget) -> Budget:
+    """The budget with every stage one epoch long and batch 2: the code paths of `budget`, for a step test."""
+    one = lambda s: Stage(1, 1 if s.patience is not None else None)
+    return replace(budget, batch_size=2, clean_train_slice=2,
+                   experiments=tuple(replace(e, cnn=one(e.cnn), fcn=one(e.fcn)) for e in budget.experiments))
+
+
+def fake_split() -> Split:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(6, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 3, 4, 5])
+    return Split(x[:2], y[:2], x[2:4], y[2:4], x[4:], y[4:])
+
+
+def planned(budget: Budget, store=None) -> list:
+    """Every stage, for `plan` and the paper-scale tests. A control's length is its FCN's (early-stopped) length, so
+    its key is known only once that FCN is stored; until then it is planned at the FCN's cap."""
+    import tempfile
+
+    from ...planning import Planned
+    from ...runs import Store
+    from .models import PARAMS, fcn
+
+    def step(exp_name: str, stage: str):
+        small = tiny(budget)
+        exp = next(e for e in small.experiments if e.name == exp_name)
+        with tempfile.TemporaryDirectory() as tmp:
+            scratch = Store(Path(tmp) / "runs.jsonl", log=lambda s: None)
+            cnn_out = run_cnn(small, parent(small, exp), fake_split(), scratch, "cpu", log=lambda s: None)
+            if stage == "CNN":
+                return cnn_out["test_acc"]
+            if stage == "FCN":  # from the checkpoint the CNN stage just saved
+                return run_fcn(small, exp, fake_split(), scratch, "cpu", log=lambda s: None)["test_acc"]
+            return run_control(small, exp, fake_split(), scratch, "cpu", log=lambda s: None, epochs=1)["test_acc"]
+
+    out, n = [], budget.train
+    for exp in budget.experiments:
+        n = int(budget.leak_pool * 0.8) if exp.leak else budget.train
+        evaluated = budget.val + budget.test * 5 + budget.clean_train_slice  # test set clean and under 4 perturbations
+        stages = [] if exp.snapshot_of else [("CNN", cnn_key(budget, exp), exp.cnn, cnn)]
+        stages.append(("FCN", fcn_key(budget, exp), exp.fcn, fcn))
+        if not exp.leak:
+            fcn_rec = store.records.get(canonical(fcn_key(budget, exp))) if store is not None else None
+            control = control_key(budget, exp, fcn_rec["stopped_at"]) if fcn_rec else None
+            stages.append(("CNN continued", control, Stage(fcn_rec["stopped_at"] if fcn_rec else exp.fcn.epochs), cnn))
+        for stage, key, length, make in stages:
+            config = f"{stage} σ {'> 0' if exp.sigma else '= 0'} " \
+                     f"{'early stopping' if length.patience is not None else 'fixed length'}{' leak' if exp.leak else ''}"
+            out.append(Planned(f"Exp {exp.name}", stage, key, make, (3, 32, 32), examples=length.epochs * n,
+                               evaluated=length.epochs * budget.val + evaluated,
+                               steps=length.epochs * -(-n // budget.batch_size), config=config,
+                               step=lambda e=exp.name, s=stage: step(e, s),
+                               expected_params=PARAMS["FCN" if make is fcn else "CNN"],
+                               stored=store is not None and key is not None and key in store, group=group(budget, exp)))
+    return out
