@@ -133,9 +133,8 @@ class Store:
         if self.fresh and self.shard is not None:
             raise UserError("--fresh cannot be combined with --shard (each shard would discard the others' units): "
                             f"delete {self.path} once, then run the shards")
-        if self.path.exists():
-            with self._lock():
-                disk = self._read(report=True)
+        if self.path.exists():  # no lock to read: every write is an atomic replace, so the file is always whole
+            disk = self._read(report=True)
             if self.fresh:
                 self._gone = set(disk)
             self.records = {k: v for k, v in disk.items() if k not in self._gone}
@@ -179,7 +178,8 @@ class Store:
             numbers = ", ".join(str(n) for n, _ in rejected)
             self.log(f"WARNING: {shown(self.path)}: line(s) {numbers} of {len(lines)} are not complete JSON records "
                      f"(an interrupted or hand edit?); moved them to {quarantine.name} and will recompute those units")
-            self._write(disk)
+            with self._lock():
+                self._write(disk)
         return disk
 
     def _write(self, records: dict[str, dict]) -> None:
