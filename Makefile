@@ -4,6 +4,7 @@ VENV ?= .venv
 BUDGET ?= cpu
 DEVICE ?= cpu
 FRESH ?=
+SHARD ?=
 # An offline copy of the datasets, if this machine has one; without it torchvision downloads on first use.
 SHARED_DATA ?= ../shared/data
 export WEIGHTSHARING_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weightsharing
@@ -29,7 +30,7 @@ data: $(INSTALLED)
 	fi
 
 book: data
-	$(PY) -m weightsharing book --budget $(BUDGET) --device $(DEVICE) $(if $(FRESH),--fresh)
+	$(PY) -m weightsharing book --budget $(BUDGET) --device $(DEVICE) $(if $(FRESH),--fresh) $(if $(SHARD),--shard $(SHARD))
 
 test: data
 	$(PY) -m pytest
