@@ -45,8 +45,9 @@ def toc_notebooks(root: Path) -> list[str]:
 
 
 def check(slug: str, budget: str, *, device: str = "cpu", shard: tuple[int, int] | None = None,
-          fresh: bool = False, writes: bool = True) -> None:
-    """Every argument of a command, before a kernel starts or a file is written; each failure is one UserError."""
+          fresh: bool = False, writes: bool = True, checked: set | None = None) -> None:
+    """Every argument of a command, before a kernel starts or a file is written; each failure is one UserError.
+    `checked` collects the data files already validated, so a book run reads each one once."""
     if slug not in AUXILIARY:
         runs.resolve_budget(paper(slug).BUDGETS, budget, slug)
     elif budget not in runs.BUDGET_NAMES:
@@ -56,10 +57,12 @@ def check(slug: str, budget: str, *, device: str = "cpu", shard: tuple[int, int]
                         f"delete book/results/{slug}/{budget}/runs.jsonl once, then run the shards")
     runs.check_device(device)
     if slug not in AUXILIARY:
+        checked = set() if checked is None else checked
         for name in paper(slug).DATA:  # a damaged file fails here in one line, not in a kernel's cell
             path = data.data_root() / f"{name}.npz"
-            if path.exists():
+            if name not in checked and path.exists():
                 data.read_validated(name, path)
+            checked.add(name)
     if writes:
         writable(runs.results_dir(slug, budget) if slug not in AUXILIARY else runs.results_root())
 
@@ -142,9 +145,9 @@ def cmd_run(args, root: Path) -> None:
 
 def cmd_book(args, root: Path) -> None:
     shard = runs.parse_shard(args.shard)
-    names = toc_notebooks(root)
+    names, checked = toc_notebooks(root), set()
     for name in names:
-        check(name, args.budget, device=args.device, shard=shard, fresh=args.fresh)
+        check(name, args.budget, device=args.device, shard=shard, fresh=args.fresh, checked=checked)
     if shard is not None:
         for name in names:
             if name not in AUXILIARY:
@@ -159,10 +162,11 @@ def cmd_plan(args, root: Path) -> None:
     from . import planning
 
     slugs = [args.slug] if args.slug else [n for n in toc_notebooks(root) if n not in AUXILIARY]
+    checked = set()
     for slug in slugs:
         if slug in AUXILIARY:
             raise UserError(f"{slug} trains nothing: plan one of {', '.join(IMPLEMENTED)}")
-        check(slug, args.budget, writes=False)
+        check(slug, args.budget, writes=False, checked=checked)
     for i, slug in enumerate(slugs):
         module = paper(slug)
         path = runs.results_dir(slug, args.budget) / "runs.jsonl"

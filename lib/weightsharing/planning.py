@@ -44,7 +44,6 @@ class Planned:
     expected_params: int | None = None   # the spec's parameter count (the tests check the built model has it)
     macs: int | None = None              # forward MACs per example, for models the hooks cannot count
     stored: bool = False
-    group: str = ""                      # units that run together in one shard (see runs.sweep)
 
 
 def params(unit: Planned) -> int:

@@ -178,7 +178,8 @@ class Store:
             numbers = ", ".join(str(n) for n, _ in rejected)
             self.log(f"WARNING: {shown(self.path)}: line(s) {numbers} of {len(lines)} are not complete JSON records "
                      f"(an interrupted or hand edit?); moved them to {quarantine.name} and will recompute those units")
-            with self._lock():
+            with self._lock():  # re-read under the lock, so a unit another writer stored meanwhile is kept
+                disk = self._read()
                 self._write(disk)
         return disk
 

@@ -17,7 +17,8 @@ from ... import data
 from ...errors import UserError
 from ...metrics import test_accuracy
 from ...optim import BetaLasso
-from ...planning import ASSUMED_GPU  # noqa: F401  (the chapter prints its cost estimate with it)
+from ...planning import ASSUMED_GPU, Planned  # noqa: F401  (ASSUMED_GPU: the chapter prints its cost estimate with it)
+from ...planning import estimate as planning_estimate
 from ...runs import Store, pack_float16, sweep
 from ...train import columns, fit
 from .models import Shallow, build, first_layer_filters
@@ -332,9 +333,8 @@ def fake_images(dataset: str, budget: Budget, n: int = 2) -> Images:
     return imgs
 
 
-def planned(budget: Budget, store: Store | None = None, datasets: tuple[str, ...] | None = None) -> list:
+def planned(budget: Budget, store: Store | None = None, datasets: tuple[str, ...] | None = None) -> list[Planned]:
     """Every unit, for `plan`, the cost line of the chapter and the paper-scale tests."""
-    from ...planning import Planned
     from .analysis import FORMULAS
 
     out = []
@@ -364,6 +364,4 @@ def planned(budget: Budget, store: Store | None = None, datasets: tuple[str, ...
 
 def estimate(budget: Budget, datasets: tuple[str, ...], store: Store | None = None) -> pd.DataFrame:
     """The planning estimate (weightsharing.planning) of every distinct unit of the plan on these datasets."""
-    from ...planning import estimate as planning_estimate
-
     return planning_estimate(planned(budget, store, datasets))

@@ -6,6 +6,7 @@ the checkpoints are not committed (gitignored), and a missing one is rebuilt by 
 """
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -14,10 +15,11 @@ import torch.nn.functional as F
 
 from ... import data
 from ...metrics import neighbour_distances
-from ...runs import canonical, pack_bits, replace_atomic
+from ...planning import Planned
+from ...runs import Store, canonical, pack_bits, replace_atomic
 from ...train import columns, fit
 from . import leak
-from .models import FEATURES, Net, cnn, convert
+from .models import FEATURES, PARAMS, Net, cnn, convert, fcn
 
 SLUG = "rao_divergence"
 REVISION = 1
@@ -354,15 +356,9 @@ def fake_split() -> Split:
     return Split(x[:2], y[:2], x[2:4], y[2:4], x[4:], y[4:])
 
 
-def planned(budget: Budget, store=None) -> list:
+def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
     """Every stage, for `plan` and the paper-scale tests. A control's length is its FCN's (early-stopped) length, so
     its key is known only once that FCN is stored; until then it is planned at the FCN's cap."""
-    import tempfile
-
-    from ...planning import Planned
-    from ...runs import Store
-    from .models import PARAMS, fcn
-
     def step(exp_name: str, stage: str):
         small = tiny(budget)
         exp = next(e for e in small.experiments if e.name == exp_name)
@@ -375,7 +371,7 @@ def planned(budget: Budget, store=None) -> list:
                 return run_fcn(small, exp, fake_split(), scratch, "cpu", log=lambda s: None)["test_acc"]
             return run_control(small, exp, fake_split(), scratch, "cpu", log=lambda s: None, epochs=1)["test_acc"]
 
-    out, n = [], budget.train
+    out = []
     for exp in budget.experiments:
         n = int(budget.leak_pool * 0.8) if exp.leak else budget.train
         evaluated = budget.val + budget.test * 5 + budget.clean_train_slice  # test set clean and under 4 perturbations
@@ -393,5 +389,5 @@ def planned(budget: Budget, store=None) -> list:
                                steps=length.epochs * -(-n // budget.batch_size), config=config,
                                step=lambda e=exp.name, s=stage: step(e, s),
                                expected_params=PARAMS["FCN" if make is fcn else "CNN"],
-                               stored=store is not None and key is not None and key in store, group=group(budget, exp)))
+                               stored=store is not None and key is not None and key in store))
     return out
