@@ -127,6 +127,7 @@ class Store:
     _mine: set = field(default_factory=set, init=False)  # keys this writer stored
     _gone: set = field(default_factory=set, init=False)  # keys this writer removes (stale under fresh, unused)
     _seen: tuple = field(default=(), init=False)         # (mtime_ns, size) of the file when last read
+    _commit: str = field(default="", init=False)         # the code that trains this writer's units (git_sha)
 
     def __post_init__(self):
         self.path = Path(self.path)
@@ -231,8 +232,9 @@ class Store:
             return self.records[k]
         start = time.perf_counter()
         result = fn()
+        self._commit = self._commit or git_sha()
         record = {"key": key, **result, "seconds": round(time.perf_counter() - start, 3),
-                  "finished_at": now(), "device": result.get("device", "cpu")}
+                  "finished_at": now(), "commit": self._commit, "device": result.get("device", "cpu")}
         self.records[k] = record
         self._mine.add(k)  # under fresh, k may also be in _gone: then this record replaces the stale one on disk
         self.computed += 1

@@ -27,7 +27,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable[[n
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        total, correct, count = 0.0, 0, 0
+        total, correct, count = torch.zeros(()), torch.zeros((), dtype=torch.long), 0  # summed on the device:
+        # reading a loss back every step (loss.item()) would wait for the device each time
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             out = loss_fn(model, tuple(t[idx] for t in data))
@@ -38,12 +39,13 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable[[n
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            total += loss.item() * len(idx)
-            correct += 0 if hits is None else int(hits)
+            total = total.to(loss.device) + loss.detach() * len(idx)
+            if hits is not None:
+                correct = correct.to(loss.device) + hits
             count += len(idx)
-        row = {"epoch": epoch, "train_loss": total / count, "lr": lr}
+        row = {"epoch": epoch, "train_loss": total.item() / count, "lr": lr}
         if hits is not None:
-            row["train_acc"] = correct / count
+            row["train_acc"] = correct.item() / count
         if evaluate is not None:
             model.eval()
             with torch.no_grad():

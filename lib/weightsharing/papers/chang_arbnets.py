@@ -150,16 +150,16 @@ BUDGETS = {
         e4_sparsities=(0.5,), e4b=()),
     "cpu": Budget(
         mnist=Grid(width=200, depth=2, train=60_000, test=10_000, table_size=997, sparsities=(0.1, 0.5, 0.9),
-                   alphas=(1e-3, 1e-2, 1e-1, 1, 100), radii=(0, 10, 100), seeds=2, epochs=10, dense=True),
+                   alphas=(1e-3, 1e-2, 1e-1, 1, 100), radii=(0, 10, 100), seeds=5, epochs=10, dense=True),
         cifar10=Grid(width=512, depth=5, train=10_000, test=10_000, table_size=10_007, sparsities=(0.1, 0.9),
-                     alphas=(1e-2, 1, 100), radii=(0, 100), seeds=2, epochs=8),
+                     alphas=(1e-2, 1, 100), radii=(0, 100), seeds=3, epochs=8),
         e4_sparsities=(0.1, 0.9), e4b=(Hash("uniform"), Hash("dirichlet", alpha=1.0))),
     "paper": Budget(
         mnist=Grid(width=200, depth=2, train=60_000, test=10_000, table_size=997, sparsities=(0, 0.1, 0.5, 0.9, 0.99),
-                   alphas=(1e-3, 1e-2, 1e-1, 1, 10, 100), radii=(0, 1, 3, 10, 30, 100, 300), seeds=3, epochs=100,
+                   alphas=(1e-3, 1e-2, 1e-1, 1, 10, 100), radii=(0, 1, 3, 10, 30, 100, 300), seeds=5, epochs=100,
                    dense=True),
         cifar10=Grid(width=2000, depth=5, train=50_000, test=10_000, table_size=39_047, sparsities=(0.1, 0.5, 0.9),
-                     alphas=(1e-2, 1e-1, 1, 10, 100), radii=(0, 10, 100, 300), seeds=2, epochs=100),
+                     alphas=(1e-2, 1e-1, 1, 10, 100), radii=(0, 10, 100, 300), seeds=3, epochs=100),
         e4_sparsities=(0, 0.1, 0.5, 0.9, 0.99), e4b=(Hash("uniform"),)),
 }
 

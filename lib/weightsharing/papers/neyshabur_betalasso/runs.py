@@ -60,9 +60,9 @@ class Budget:
 BUDGETS = {
     "smoke": Budget(alpha=2, epochs=(("cifar10", 2),), train=2048, test=1000, e5_models=("S-FC",)),
     "cpu": Budget(alpha=8, epochs=(("cifar10", 12), ("cifar100", 10), ("svhn", 12)), e4=True,
-                  e5_models=("S-FC", "S-CONV"), pair_seeds=2),
+                  e5_models=("S-FC", "S-CONV"), pair_seeds=3),
     "paper": Budget(alpha=150, epochs=(("cifar10", 400), ("cifar100", 400), ("svhn", 400)), holdout=5000,
-                    augment="autoaugment", match_lambda=False, e5_models=("S-FC", "S-CONV"), pair_seeds=2),
+                    augment="autoaugment", match_lambda=False, e5_models=("S-FC", "S-CONV"), pair_seeds=3),
 }
 
 
