@@ -86,3 +86,10 @@ def test_claims_fail_on_reversed_data():
     df = fake({0.1: {0.01: 0.9, 1: 0.8, 100: 0.5}, 0.9: {0.01: 0.9, 1: 0.88, 100: 0.85}}, {0.1: -0.03, 0.9: 0.0})
     v = verdicts(df)
     assert v["C1"] == "does not hold" and v["C4"] == "does not hold"
+
+
+@pytest.mark.parametrize("budget", ["cpu", "paper"])
+def test_every_setting_has_enough_seeds(budget):
+    """The floors of issue 9: 5 seeds per MNIST setting, 3 per CIFAR-10 setting."""
+    b = C.BUDGETS[budget]
+    assert b.mnist.seeds >= 5 and b.cifar10.seeds >= 3

@@ -107,7 +107,17 @@ def test_key_order_does_not_matter(tmp_path):
 def test_records_carry_time_and_provenance(tmp_path):
     record = runs.Store(tmp_path / "runs.jsonl").run({"k": 1}, lambda: {"x": 1})
     assert record["seconds"] >= 0 and record["finished_at"] and record["device"] == "cpu"
+    assert record["commit"] == runs.git_sha()  # the code that trained it, "+dirty" if lib/ had changes
     assert json.loads((tmp_path / "runs.jsonl").read_text())["key"] == {"k": 1}
+
+
+def test_trained_provenance_counts_units_per_commit_and_spans_their_times():
+    records = [{"commit": "a", "finished_at": "2026-12-01T10:00:00+00:00"},
+               {"commit": "b", "finished_at": "2026-12-02T09:00:00+00:00"},
+               {"commit": "a", "finished_at": "2026-12-01T11:00:00+00:00", "commit_inferred": True}]
+    assert runs.trained_provenance(records) == {
+        "commits": {"a": 1, "b": 1, "a (inferred)": 1}, "from": "2026-12-01T10:00:00+00:00",
+        "to": "2026-12-02T09:00:00+00:00"}
 
 
 def test_unknown_budget_names_the_choices():

@@ -65,11 +65,11 @@ def test_runs_shared_between_experiments_have_one_key():
 def test_cpu_budget_is_the_papers_protocol():
     b = S.BUDGETS["cpu"]
     assert (b.n_pairs, b.runs, b.epochs, b.batch_size) == (1000, 10, 25, 20)
-    assert sum(len(arms) for _, arms in S.experiments(b).values()) == 9 + 11 + 3
+    assert sum(len(arms) for _, arms in S.experiments(b).values()) == 9 + 11 + 3 + 4  # + E6b, pairs redrawn
 
 
 def test_train_unit_records_every_epoch(mnist):
-    budget = S.Budget(n_pairs=40, runs=1, epochs=3, fig5_all=False, sensitivity=0, ablations=False)
+    budget = S.Budget(n_pairs=40, runs=1, epochs=3, fig5_all=False, sensitivity=0, ablations=())
     pairs = S.data.mnist_pairs(mnist, 40)
     out = S.train_unit(S.ARMS["AL4"], S.AUTHORS, budget, 0, pairs=pairs)
     assert out["history"]["epoch"] == [1, 2, 3] and out["params"] == 162_959

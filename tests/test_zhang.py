@@ -94,8 +94,24 @@ def test_weightnet_localisation_metric():
     w[10], w[11] = -0.6, -0.5
     m = Z.weightnet_localisation(w, (0.6, 0.5))
     assert m["concentration"] == pytest.approx(1.0) and m["pair_error"] == pytest.approx(0.0) and m["rotation"] == 5
-    loc = Z.localnet_recovery(np.tile([0.6, -0.5], 32), (0.6, 0.5))
-    assert loc["rel_error"] == pytest.approx(0.0) and loc["cv"] == pytest.approx(0.0)
+    theta = np.full((6, 2), 0.8)
+    theta[0] = (0.6, 0.5)
+    loc = Z.localnet_recovery(np.tile([0.6, -0.5], 32), theta)
+    assert loc["rel_error"] == pytest.approx(0.0) and loc["cv"] == pytest.approx(0.0) and loc["influential"] == 32
+
+
+def test_localnet_recovery_ignores_positions_the_output_cannot_see():
+    theta = np.full((6, 2), 0.8)
+    theta[0] = (0.6, 0.5)
+    theta[2] = (1.0, 0.01)  # level 3's right child barely reaches the output: positions j with bit 1 set
+    gain = Z.path_gain(theta)
+    blind = ((np.arange(32) >> 1) & 1).astype(bool)
+    assert gain[blind].max() < 0.1 * gain.max() <= gain[~blind].min()
+    w = np.tile([0.6, 0.5], (32, 1))
+    w[blind] *= 0.3  # the loss does not pin these down: whatever training left
+    loc = Z.localnet_recovery(w.flatten(), theta)
+    assert loc["rel_error"] == pytest.approx(0.0) and loc["influential"] == 16
+    assert loc["rel_error_all"] == pytest.approx(0.35)
 
 
 def test_fgsm_does_not_depend_on_the_evaluation_batch_and_stays_in_range():
@@ -113,7 +129,18 @@ def test_image_runs_share_subsets_across_models_and_budgets_resolve():
     assert {r.model for r in runs} == set(Z.IMAGE_MODELS)
     assert sum(r.samples for r in runs) == 4  # WeightNet and LocalNet, full data, both datasets
     full_fgsm = [r for r in runs if r.per_class == Z.FULL and r.fgsm]
-    assert len(full_fgsm) == 8 and len({canonical_key(r) for r in runs}) == len(runs)
+    per_model = dict(Z.BUDGETS["cpu"].fgsm_trials)[Z.FULL]
+    assert len(full_fgsm) == 4 * 2 * per_model and len({canonical_key(r) for r in runs}) == len(runs)
+
+
+@pytest.mark.parametrize("budget", ["cpu", "paper"])
+def test_every_verdict_rests_on_enough_trials(budget):
+    """The floors of issue 9: >= 5 trials at every tree size (never fewer than the paper's), >= 3 per image row,
+    FGSM rows and the text protocol included."""
+    b = Z.BUDGETS[budget]
+    assert all(t >= max(5, Z.TREE_TRIALS[n]) for n, t in zip(b.tree_sizes, b.tree_trials))
+    assert all(t >= 3 for _, trials in b.image_trials for t in trials)
+    assert all(t >= 3 for _, t in b.fgsm_trials) and b.text_protocol_trials >= 3
     seeds = {Z.hash_seed("mnist", 100, 0), Z.hash_seed("mnist", 100, 1), Z.hash_seed("cifar10", 100, 0)}
     assert len(seeds) == 3 and Z.hash_seed("mnist", 100, 0) == Z.hash_seed("mnist", 100, 0)
 

@@ -6,8 +6,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import plotting, runs
+from . import metrics, plotting, runs
 from .errors import show_user_errors_briefly
+
+SMOKE_NOTE = ("**Smoke budget.** This page was executed with a few examples and one or two epochs, only to check "
+              "that the code runs end to end: its numbers and verdicts carry no scientific meaning. The `cpu` "
+              "build is the report.")
 
 
 def glue(name: str, value: Any) -> None:
@@ -42,7 +46,14 @@ class Chapter:
     def glue(self, name: str, value: Any) -> None:
         glue(name, value)
 
+    def note_if_smoke(self) -> None:
+        if self.budget_name == "smoke":
+            from IPython.display import Markdown, display
+
+            display(Markdown(SMOKE_NOTE))
+
     def print_setup(self) -> None:
+        self.note_if_smoke()
         print(f"{self.slug} at budget {self.budget_name!r}: {self.budget}")
         print("  ".join(f"{k}={v}" for k, v in self.prov.items()))
         print(f"results: {runs.shown(self.store.path)} ({len(self.store)} finished units on disk"
@@ -51,9 +62,32 @@ class Chapter:
             self.glue(f"prov_{k}", self.prov[k])
         self.glue("budget", self.budget_name)
 
+    def show_claims(self, claims: list[dict]) -> None:
+        """The claims table (verdict, whether one run decides it, evidence); glues verdict_<id> and fragility_<id>
+        for the prose and the counts n_robust and n_fragile."""
+        import pandas as pd
+        from IPython.display import display
+
+        self.note_if_smoke()
+        shown = pd.DataFrame([{"id": c["id"], "claim": c["claim"], "verdict": c["verdict"],
+                               "fragility": fragility_word(c.get("fragile")),
+                               "evidence": c["evidence"]} for c in claims])
+        display(shown.style.hide(axis="index").set_properties(**{"text-align": "left"}))
+        for c in claims:
+            self.glue(f"verdict_{c['id']}", c["verdict"])
+            self.glue(f"fragility_{c['id']}", fragility_word(c.get("fragile")))
+        counts = metrics.fragility_counts(claims)
+        self.glue("n_robust", counts["robust"])
+        self.glue("n_fragile", counts["fragile"])
+        self.glue("runs_left_out", max((c.get("runs_left_out", 0) for c in claims), default=0))
+
     def finish(self, claims: list[dict], tables: dict[str, list[dict]]) -> None:
         """Write summary.json; the store keeps exactly the units this run of the notebook used."""
         self.store.drop_unused()
         path = runs.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
                                   wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables)
         print(f"wrote {runs.shown(path)}: {self.store.computed} units computed, {self.store.reused} reused")
+
+
+def fragility_word(fragile: bool | None) -> str:
+    return {True: "fragile", False: "robust", None: "not assessed"}[fragile]

@@ -1,8 +1,10 @@
-"""Accuracies and the statistics behind every verdict: mean, std and s.e. over seeds, Welch tests."""
+"""Accuracies and the statistics behind every verdict: mean, std and s.e. over seeds, Welch tests, binomial
+intervals for rates, and the leave-one-run-out check that marks a verdict fragile."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -121,3 +123,64 @@ def neighbour_distances(weight: torch.Tensor, grid: tuple[int, int], r: int) -> 
         raise ValueError(f"a {h} x {w} grid has no centre with neighbours at distance {r}")
     return {"euclidean": euclid / pairs, "cosine": cosine / pairs, "per_filter_cosine": per_filter / pairs,
             "pairs": pairs}
+
+
+def binomial_interval(k: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval for a rate of k events in n runs: exact, so it stays honest at k = 0 or k = n and
+    with the handful of runs a chapter has."""
+    if n == 0:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2
+    lo = float(stats.beta.ppf(tail, k, n - k + 1)) if k > 0 else 0.0
+    hi = float(stats.beta.ppf(1 - tail, k + 1, n - k)) if k < n else 1.0
+    return lo, hi
+
+
+def leave_one_out(claims_without: Callable[[Any], list[dict]], runs: Iterable, *,
+                  describe: Callable[[Any], str] = str, shown: int = 3) -> list[dict]:
+    """Each claim of `claims_without(None)` with its fragility: the claims are recomputed with each run of `runs`
+    left out in turn (`claims_without(run)`), and a verdict that changes for some run is fragile.
+
+    A claim that disappears or turns "not run" without a run needed that run's setting: a verdict that rests on a
+    single run is fragile too. If the claims cannot be computed at all without some run (an analysis that needs
+    every setting present), no claim can be called robust: those not already fragile are "not assessed" (None).
+    Adds `fragile`, `runs_left_out` and `decided_by` (each deciding run, described, with the verdict it would
+    leave) to every claim, and names the first `shown` deciding runs in its evidence.
+    """
+    base = claims_without(None)
+    deciders: dict[str, list[dict]] = {c["id"]: [] for c in base}
+    count, unassessed = 0, []
+    for run in runs:
+        try:
+            without = {c["id"]: c["verdict"] for c in claims_without(run)}
+        except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
+            unassessed.append(describe(run))
+            continue
+        count += 1
+        for c in base:
+            changed = without.get(c["id"], "not run")
+            if c["verdict"] != "not run" and changed != c["verdict"]:
+                deciders[c["id"]].append({"run": describe(run), "verdict": changed})
+    out = []
+    for c in base:
+        decided = deciders[c["id"]]
+        fragile = None if c["verdict"] == "not run" else True if decided else None if unassessed else False
+        c = {**c, "fragile": fragile, "runs_left_out": count, "decided_by": decided}
+        if decided:
+            named = "; ".join(f"without {d['run']} it would be '{d['verdict']}'" for d in decided[:shown])
+            more = f" (and {len(decided) - shown} more runs)" if len(decided) > shown else ""
+            c["evidence"] = f"{c['evidence']}. FRAGILE: {named}{more}"
+        elif fragile is None and c["verdict"] != "not run":
+            c["evidence"] = (f"{c['evidence']}. Fragility not assessed: the claims cannot be computed without "
+                             f"{unassessed[0]}" + (f" or {len(unassessed) - 1} other runs" if len(unassessed) > 1 else "")
+                             + " (the only run of its setting)")
+        out.append(c)
+    return out
+
+
+def fragility_counts(claims: Iterable[dict]) -> dict[str, int]:
+    """Robust, fragile and not-assessed (not run) verdicts among `claims`."""
+    claims = list(claims)
+    return {"robust": sum(c.get("fragile") is False for c in claims),
+            "fragile": sum(c.get("fragile") is True for c in claims),
+            "not assessed": sum(c.get("fragile") is None for c in claims)}

@@ -349,12 +349,24 @@ def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seco
         "slug": slug, "budget": budget, "git_sha": prov["git_sha"], "finished_at": now(),
         "wall_seconds": round(wall_seconds, 1), "device": prov["device"], "torch_version": prov["torch_version"],
         "units": len(store), "units_computed": store.computed, "units_reused": store.reused,
-        "compute_seconds": round(store.compute_seconds, 1),
+        "compute_seconds": round(store.compute_seconds, 1), "trained": trained_provenance(store.records.values()),
         "claims": claims, "tables": tables,
     }
     path = store.path.with_name("summary.json")
     write_atomic(path, json.dumps(strict(summary), indent=1, allow_nan=False) + "\n")
     return path
+
+
+def trained_provenance(records) -> dict:
+    """Where a chapter's units come from: how many were trained at each commit, and the UTC time range."""
+    records = list(records)
+    commits: dict[str, int] = {}
+    for r in records:
+        commit = r.get("commit", "unrecorded") + (" (inferred)" if r.get("commit_inferred") else "")
+        commits[commit] = commits.get(commit, 0) + 1
+    times = sorted(r["finished_at"] for r in records if r.get("finished_at"))
+    return {"commits": dict(sorted(commits.items(), key=lambda kv: -kv[1])),
+            "from": times[0] if times else None, "to": times[-1] if times else None}
 
 
 def read_summaries(budget: str | None = None) -> list[dict]:

@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import data, plotting
 from ..layers import HashedLinear, hash_index, hash_stats
-from ..metrics import test_accuracy, verdict, welch
+from ..metrics import binomial_interval, leave_one_out, test_accuracy, verdict, welch
 from ..planning import Planned
 from ..runs import Store, sweep
 from ..train import fit
@@ -348,20 +348,60 @@ def alpha_effect(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _by_seed(df: pd.DataFrame, **where) -> pd.Series:
+    sub = df
+    for k, v in where.items():
+        sub = sub[sub[k] == v]
+    return sub.set_index("seed").test_acc.sort_index()
+
+
+def _paired(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracies of two settings on the seeds both have (a seed fixes the mask, so these are paired runs)."""
+    common = a.index.intersection(b.index)
+    return a[common].to_numpy(), b[common].to_numpy()
+
+
 def radius_effect(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Per sparsity: modulus (r = 0) against uniform (r -> inf) and permuted modulus, paired by seed."""
     d = main_runs(df, dataset)
     rows = []
     for s, g in d.groupby("sparsity"):
-        mod, uni, perm = _acc(g, hash="neighborhood", radius=0), _acc(g, hash="uniform"), _acc(g, hash="permuted_modulus")
-        if not (len(mod) and len(uni)):
+        mod, uni, perm = (_by_seed(g, hash="neighborhood", radius=0), _by_seed(g, hash="uniform"),
+                          _by_seed(g, hash="permuted_modulus"))
+        drop = np.subtract(*_paired(mod, uni))
+        if not len(drop):
             continue
-        drop = mod - uni
         rows.append({"dataset": dataset, "sparsity": s, "modulus": mod.mean(), "uniform": uni.mean(),
                      "permuted_modulus": perm.mean() if len(perm) else None, "radius_drop": drop.mean(),
                      "radius_drop_se": drop.std(ddof=1) / math.sqrt(len(drop)) if len(drop) > 1 else float("nan"),
-                     "perm_minus_modulus": (perm - mod).mean() if len(perm) == len(mod) else None,
-                     "perm_minus_uniform": (perm - uni).mean() if len(perm) == len(uni) else None})
+                     "perm_minus_modulus": np.subtract(*_paired(perm, mod)).mean() if len(perm) else None,
+                     "perm_minus_uniform": np.subtract(*_paired(perm, uni)).mean() if len(perm) else None})
+    return pd.DataFrame(rows)
+
+
+def stuck_threshold(df: pd.DataFrame, dataset: str) -> float:
+    """Half-way between chance and the best setting's mean accuracy: the stuck runs sit near chance, the rest near
+    the best (on MNIST ~0.2 against ~0.8 at the same α), so any cut in the gap classifies them the same."""
+    best = main_runs(df, dataset).groupby("label").test_acc.mean().max()
+    return (0.1 + best) / 2  # both datasets have 10 classes
+
+
+def stuck_rates(df: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, hash and sparsity: how many runs got stuck (test accuracy below `stuck_threshold`), with the
+    exact 95 % binomial interval of the rate. Settings without a stuck run are left out."""
+    rows = []
+    for dataset in ("mnist", "cifar10"):
+        d = main_runs(df, dataset)
+        if not len(d):
+            continue
+        cut = stuck_threshold(df, dataset)
+        for (label, s), g in d.groupby(["label", "sparsity"], sort=False):
+            k = int((g.test_acc < cut).sum())
+            if k:
+                lo, hi = binomial_interval(k, len(g))
+                rows.append({"dataset": dataset, "setting": label, "sparsity": s, "runs": len(g), "stuck": k,
+                             "rate": k / len(g), "rate_lo": lo, "rate_hi": hi, "below": cut,
+                             "stuck_seeds": ", ".join(str(x) for x in sorted(g.seed[g.test_acc < cut]))})
     return pd.DataFrame(rows)
 
 
@@ -416,10 +456,9 @@ def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
         m = main_runs(df, dataset)
         pooled_mod, pooled_uni = [], []
         for s, g in m.groupby("sparsity"):
-            mod, uni = _acc(g, hash="neighborhood", radius=0), _acc(g, hash="uniform")
-            if len(mod) == len(uni):
-                pooled_mod += list(mod)
-                pooled_uni += list(uni)
+            mod, uni = _paired(_by_seed(g, hash="neighborhood", radius=0), _by_seed(g, hash="uniform"))
+            pooled_mod += list(mod)
+            pooled_uni += list(uni)
         nb = m[m.hash.isin(["neighborhood", "uniform"])]
         r = nb.radius.fillna(10 ** 6)
         rho = stats.spearmanr(r, nb.test_acc).statistic if r.nunique() > 1 else float("nan")
@@ -453,6 +492,19 @@ def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
                 "verdict": "holds" if worst < 1e-5 else "does not hold",
                 "evidence": "; ".join(f"{k}: max abs error {v:.1e}" for k, v in checks.items())})
     return out
+
+
+def verdicts(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
+    """`claims` with each verdict's fragility: every E2-E3 run (one setting, one seed) left out in turn."""
+    main = df[df.experiment == "E2-E3"]
+    cut = {d: stuck_threshold(df, d) for d in main.dataset.unique()}
+
+    def describe(i):
+        stuck = " (a stuck run)" if main.test_acc[i] < cut[main.dataset[i]] else ""
+        return f"{main.dataset[i]} {main.label[i]} s = {main.sparsity[i]:g} seed {main.seed[i]}{stuck}"
+
+    return leave_one_out(lambda run: claims(df if run is None else df.drop(index=run), checks), main.index,
+                         describe=describe)
 
 
 # ---------------------------------------------------------------------------------------------- figures

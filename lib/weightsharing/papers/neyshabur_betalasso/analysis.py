@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...metrics import verdict
+from ...metrics import leave_one_out, verdict
 from .models import (MODELS, build, dense_counts, layer1_reference_counts, matched_width, s_fc_params,
                      three_fc_params, trainable)
 
@@ -305,6 +305,14 @@ def claims(df: pd.DataFrame, *, n_test: dict[str, int], alpha: int, classes: dic
                 "Fig. 3's pattern in few epochs", n5["verdict"] if len(e4) else "not run",
           ("N5's rule on the budget-matched runs: " + n5["evidence"]) if len(e4) else "needs E4 (`cpu`)")
     return out
+
+
+def verdicts(df: pd.DataFrame, **kw) -> list[dict]:
+    """`claims(df, **kw)` with each verdict's fragility: every run (one model, training and seed) left out in turn;
+    a claim that compares single runs becomes "not run" without one of them, so it is fragile by construction."""
+    return leave_one_out(lambda i: claims(df if i is None else df.drop(index=i), **kw), df.index,
+                         describe=lambda i: f"{df.dataset[i]} {df.label[i]} seed {df.seed[i]} ({df.experiment[i]}"
+                                            + (", permuted)" if df.permuted[i] else ")"))
 
 
 # ---------------------------------------------------------------------------------------------- tables and glue

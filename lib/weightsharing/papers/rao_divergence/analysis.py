@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ...metrics import binomial_se, verdict
+from ...metrics import binomial_se, leave_one_out, verdict
 from ...runs import unpack_bits
 
 # Paper text: final validation accuracy (%) of the code's leaky split, CNN -> FCN
@@ -195,6 +195,19 @@ def claims(records: dict, *, n_test: int, scale: str) -> list[dict]:
               f"on the official test set ({100 * gap:+.2f} ± {100 * se:.2f} pts); "
               f"{fcn['leak_counts']['val_in_either_train']} of {fcn['leak_counts']['val_rows']} validation rows were training rows")
     return out
+
+
+# One run = one CNN training and the FCN stages that start from it: Exp 3 starts from Exp 2's CNN snapshot
+RUNS = {"Exp 0": ("0/",), "Exp 1": ("1/",), "Exp 2 and its snapshot's Exp 3": ("2/", "3/"), "the leak ablation": ("L/",)}
+
+
+def verdicts(records: dict, *, n_test: int, scale: str) -> list[dict]:
+    """`claims` with each verdict's fragility: each run (one seed per experiment) left out in turn."""
+    def without(run):
+        kept = records if run is None else {k: v for k, v in records.items() if not k.startswith(RUNS[run])}
+        return claims(kept, n_test=n_test, scale=scale)
+
+    return leave_one_out(without, [r for r, prefixes in RUNS.items() if any(k.startswith(prefixes) for k in records)])
 
 
 def leak_table(records: dict) -> pd.DataFrame:
