@@ -31,7 +31,11 @@ def test_committed_summary_has_the_designed_format(name):
     assert {"slug", "budget", "git_sha", "finished_at", "wall_seconds", "device", "torch_version", "claims",
             "tables"} <= set(s)
     assert s["slug"] == name and s["budget"] == "cpu" and s["claims"]
-    assert all(set(c) == {"id", "claim", "verdict", "evidence"} and c["verdict"] in runs.VERDICTS for c in s["claims"])
+    assert all(set(c) == {"id", "claim", "verdict", "evidence", "fragile", "runs_left_out", "decided_by"}
+               and c["verdict"] in runs.VERDICTS for c in s["claims"])
+    assert all(c["fragile"] in (True, False, None) and (c["fragile"] is True) == bool(c["decided_by"])
+               for c in s["claims"])
+    assert set(s["trained"]) == {"commits", "from", "to"} and sum(s["trained"]["commits"].values()) == s["units"]
     rows = [r for table in s["tables"].values() for r in table if r.get("paper") is not None]
     assert rows and all({"ours", "ours_std", "n_seeds"} <= set(r) for r in rows)
     lines = (ROOT / "book" / "results" / name / "cpu" / "runs.jsonl").read_text().splitlines()

@@ -148,3 +148,8 @@ def test_every_verdict_rests_on_enough_trials(budget):
 def canonical_key(run):
     from weightsharing.runs import canonical
     return canonical(run.key())
+
+
+def test_table1_regenerates_the_papers_layer_counts():
+    t1 = Z.table1()
+    assert t1.same.all() and list(t1["ours total"]) == [Z.SPEC_TREE_PARAMS[m] for m in Z.TREE_MODELS]

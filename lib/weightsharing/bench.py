@@ -261,6 +261,102 @@ def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return int(total)
 
 
+def _vmapped_step(build: Callable[[], nn.Module], replicas: int, x: torch.Tensor, y: torch.Tensor,
+                  loss: Callable) -> Callable[[], None]:
+    """One Adam step of `replicas` independent copies of `build()` vectorised with torch.func (stacked parameters,
+    one batch per replica): the generic way to stack seeds of a model that was not written with a replica axis."""
+    import copy
+
+    from torch.func import functional_call, replace_all_batch_norm_modules_, stack_module_state, vmap
+
+    models = [replace_all_batch_norm_modules_(build()) for _ in range(replicas)]
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+    opt = torch.optim.Adam(params.values(), lr=1e-3)
+    xs, ys = x.expand(replicas, *x.shape).contiguous(), y.expand(replicas, *y.shape).contiguous()
+    each = vmap(lambda p, b, xb, yb: loss(functional_call(base, (p, b), (xb,)), yb))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        each(params, buffers, xs, ys).sum().backward()
+        opt.step()
+
+    return step
+
+
+def _single_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callable) -> Callable[[], None]:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def stacked_training(*, rounds: int = 10) -> list[dict]:
+    """Training steps per second of the chapters' small models: one seed alone, and R seeds stacked in one step
+    (per seed), timed interleaved. The tree nets have a native replica axis; the others go through torch.func.
+    `speedup` = R x (one seed's step time) / (the stacked step's time): what stacking saves per seed."""
+    import torch.nn.functional as F
+
+    from .papers import chang_arbnets as C, salimbeni_pairs as S, zhang_locality as Z
+
+    def ce(out, y):
+        return F.cross_entropy(out, y)
+
+    def pair_loss(out, y):
+        return F.binary_cross_entropy(out[0].reshape(-1), y.float())
+
+    cases = []
+    for kind in ("WeightNet", "LocalNet", "FCNet"):
+        cases.append((f"Zhang tree {kind}", 32, 25, None, kind))
+    for name in ("ConvNet", "LocalNet"):
+        cases.append((f"Zhang MNIST {name}", 1, 5, (lambda name=name: Z.build_image_model(name, "mnist"), (1, 28, 28), 10, ce), None))
+    for arm in ("FCNN3", "AL4"):
+        cases.append((f"Salimbeni {arm}", 20, 10, (S.ARMS[arm].build, (2, 14, 14), 2, pair_loss), None))
+    arb = C.Run("E2-E3", "mnist", C.Hash("uniform"), 0.5, 997, 0, C.BUDGETS["cpu"].mnist)
+    cases.append(("Chang MNIST ArbNet (uniform)", 128, 5,
+                  (lambda: C.ArbNet(sizes=C.sizes(arb), hash=arb.hash, table_size=997, sparsity=0.5, seed=0), (784,), 10, ce),
+                  None))
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    for label, batch, replicas, image, tree_kind in cases:
+        if tree_kind is not None:
+            x = torch.randn(batch, 64, generator=g)
+
+            def tree_step(r, kind=tree_kind):
+                model = Z.TreeNet(kind=kind, replicas=r, tile=1, generator=torch.Generator().manual_seed(0))
+                opt, xs = torch.optim.Adam(model.parameters(), lr=1e-3), x.expand(r, *x.shape)
+
+                def step():
+                    opt.zero_grad(set_to_none=True)
+                    (model(xs) ** 2).mean(1).sum().backward()
+                    opt.step()
+                return step
+
+            single, stacked = tree_step(1), tree_step(replicas)
+        else:
+            build, shape, classes, loss = image
+            x = torch.randn(batch, *shape, generator=g)
+            y = torch.randint(0, classes, (batch,), generator=g)
+            single = _single_step(build(), x, y, loss)
+            try:
+                stacked = _vmapped_step(build, replicas, x, y, loss)
+                stacked()
+            except RuntimeError as e:  # an op without a batching rule: say so rather than guess a number
+                rows.append({"model": label, "batch": batch, "replicas": replicas, "single_steps_per_s": None,
+                             "stacked_steps_per_s_per_seed": None, "speedup": None,
+                             "note": f"not vectorisable: {str(e).splitlines()[0][:80]}"})
+                continue
+        t = interleaved({"single": single, "stacked": stacked}, baseline="single", rounds=rounds)
+        speedup = replicas / t["stacked"]["ratio"]  # per-round ratios: robust to the machine's drift
+        rows.append({"model": label, "batch": batch, "replicas": replicas, "single_steps_per_s": 1e3 / t["single"]["ms"],
+                     "stacked_steps_per_s_per_seed": speedup * 1e3 / t["single"]["ms"], "speedup": speedup, "note": ""})
+    return rows
+
+
 def main() -> None:
     threads = torch.get_num_threads()
     print(f"LocallyConnected2d backends, forward + backward, ratio to Conv2d: median [min-max] over interleaved rounds "
@@ -277,6 +373,13 @@ def main() -> None:
         for r in locally_connected(batch):
             print(f"  {r['layer']:<14} {r['positions']:>4} positions ({r['backend']}): {r['ratio_to_conv2d']:.2f}x Conv2d, "
                   f"{r['speedup_over_loop']:.1f}x faster than the loop")
+    print(f"Training steps per second, one seed alone against R seeds stacked in one step ({threads} threads)")
+    for r in stacked_training():
+        if r["speedup"] is None:
+            print(f"  {r['model']:<30} batch {r['batch']:>3}  R = {r['replicas']:>2}: {r['note']}")
+        else:
+            print(f"  {r['model']:<30} batch {r['batch']:>3}  R = {r['replicas']:>2}: {r['single_steps_per_s']:7.0f} steps/s "
+                  f"alone, {r['stacked_steps_per_s_per_seed']:7.0f} per seed stacked ({r['speedup']:.1f}x)")
     print(f"HashedLinear vs nn.Linear, forward + backward, batch 128 ({threads} threads)")
     for r in hashed_linear():
         print(f"  {r['shape']:<10} Linear {r['linear_ms']:.3f} ms, hashed {r['hashed_ms']:.3f} ms "

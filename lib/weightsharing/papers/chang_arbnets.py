@@ -636,6 +636,31 @@ def duplicated_neurons(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["sparsity", "table_size"]) if rows else pd.DataFrame()
 
 
+def e4_reading(dup: pd.DataFrame, df: pd.DataFrame) -> dict:
+    """What E4 shows: the hash's distinct rows at n = 1000 and 997, and seed 0's accuracy change at each sparsity
+    beside the seed-to-seed std of the modulus runs of the main grid (E4 has one seed per table size)."""
+    by = dup.set_index(["sparsity", "table_size"])
+    sparsities = sorted(dup.sparsity.unique())
+    change = {s: by.test_acc[s, 1000] - by.test_acc[s, 997] for s in sparsities if (s, 1000) in by.index and (s, 997) in by.index}
+    mod = main_runs(df, "mnist")
+    mod = mod[(mod.hash == "neighborhood") & (mod.radius == 0) & mod.sparsity.isin(sparsities)]
+    col = "distinct rows of the hash (200, 200, 10)"
+    return {"rows_1000": by[col].xs(1000, level="table_size").iloc[0], "rows_997": by[col].xs(997, level="table_size").iloc[0],
+            "acc_change": "; ".join(f"s = {s:g}: {d:+.4f}" for s, d in change.items()),
+            "largest_change": max((abs(d) for d in change.values()), default=float("nan")),
+            "seed_std": mod.groupby("sparsity").test_acc.std(ddof=1).mean()}
+
+
+def e4b_reading(df: pd.DataFrame) -> dict:
+    """E4b: the literal 997-entry tables on CIFAR-10 against the load-matched tables of the main grid (s = 0.1)."""
+    e4b = df[df.experiment == "E4b"]
+    main = main_runs(df, "cifar10")
+    main = main[main.sparsity == 0.1]
+    matched = main[main.hash.isin(set(e4b.hash))].groupby("label").test_acc.mean()
+    return {"best_997": e4b.test_acc.max(), "matched_best": matched.max(),
+            "matched_table": int(main.table_size.iloc[0]) if len(main) else 0}
+
+
 def control_reading(radius_tab: pd.DataFrame, dataset: str = "mnist") -> dict:
     """Which hash the permuted-modulus control (balanced, fixed, unstructured) scores like: modulus -> balance or
     determinism explains the radius effect; uniform -> the modulus hash's structure does."""

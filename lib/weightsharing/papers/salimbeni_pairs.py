@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from scipy import stats
 from torch import nn
 
 from .. import data, plotting
@@ -159,6 +160,9 @@ SENSITIVITY = (
 )
 
 # Spec §3: Table I, the notebook that printed it, and the notebook's Fig. 5 / Fig. 6 final values (mean, std).
+# Appendix Table II: the learning rates the paper says it used (grid search); FCNN2 is the flat 3-layer net
+PAPER_TABLE2 = {"AL1": 5e-4, "AL2": 8e-4, "AL3": 5e-4, "AL4": 2e-3, "WS1": 8e-4, "WS2": 5e-4, "WS3": 1.3e-3,
+                "FCNN1": 5e-4, "FCNN2": 1.5e-4, "FCNN3": 1.5e-4}
 PAPER_TABLE1 = {"FCNN1": (0.802, 0.011), "FCNN3": (0.831, 0.008), "WS1": (0.827, 0.014), "WS2": (0.845, 0.014),
                 "WS3": (None, None), "AL1": (0.881, 0.032), "AL2": (0.884, 0.007), "AL3": (0.902, 0.012),
                 "AL4": (0.914, 0.015)}
@@ -479,7 +483,46 @@ def sensitivity_table(df: pd.DataFrame) -> pd.DataFrame:
                      "n_seeds": len(e5[arm.name]), "collapsed_runs": collapsed(df, "E5: sensitivity", arm.name),
                      "baseline": base_name,
                      "baseline_acc": None if base is None else base.mean(),
-                     "change": None if base is None else str(welch(e5[arm.name], base))})
+                     "change": None if base is None else welch(e5[arm.name], base).diff,
+                     "change_se": None if base is None else welch(e5[arm.name], base).se,
+                     "p": None if base is None else welch(e5[arm.name], base).p})
+    return pd.DataFrame(rows)
+
+
+def table2(df: pd.DataFrame) -> pd.DataFrame:
+    """Appendix Table II (learning rates) beside the rates we ran, and, where they differ, both accuracies."""
+    e1, e2, e5 = final(df), final(df, "E2: Fig. 5"), final(df, "E5: sensitivity")
+    ours = {a.name: a for a in TABLE1} | {"FCNN2": next(a for a in FIG5["FCNN depth"] if a.name == "L=3")}
+    at_table2 = {base: arm.name for arm, base in SENSITIVITY}
+    rows = []
+    for model, paper_lr in PAPER_TABLE2.items():
+        arm = ours[model]
+        acc = e1.get(arm.name, e2.get(arm.name))
+        other = e5.get(at_table2.get(arm.name, ""))
+        rows.append({"model": model, "paper_lr": paper_lr, "ours_lr": arm.lr, "same": math.isclose(arm.lr, paper_lr),
+                     "acc_ours_lr": None if acc is None else acc.mean(),
+                     "acc_table2_lr": None if other is None else other.mean(),
+                     "change": None if other is None or acc is None else other.mean() - acc.mean()})
+    return pd.DataFrame(rows)
+
+
+def positive_share(df: pd.DataFrame, test_positive: dict[int, float], *, seed0_share: float) -> pd.DataFrame:
+    """E6b: each model with its pairs redrawn per run (`ours`) against the same model on the one seed-0 draw (E1),
+    with the paper's value: does our draw explain why a model scores below the paper? `test_positive` maps a pair
+    seed to its test set's share of positives."""
+    redrawn, e1 = final(df, "E6b: pairs redrawn per run"), final(df)
+    sub = df[df.experiment == "E6b: pairs redrawn per run"]
+    rows = []
+    for model, acc in redrawn.items():
+        c = welch(acc, e1[model])
+        runs = sub[sub.model == model].sort_values("seed")
+        share = np.array([test_positive[s] for s in runs.seed])
+        paper = PAPER_TABLE1[model][0]
+        rows.append({"model": model, "seed0_pairs": e1[model].mean(), "ours": acc.mean(), "ours_std": acc.std(ddof=1),
+                     "n_seeds": len(acc), "change": c.diff, "change_se": c.se, "p": c.p, "paper": paper,
+                     "gap_seed0": e1[model].mean() - paper, "gap_redrawn": acc.mean() - paper,
+                     "rho_share_acc": float(stats.spearmanr(share, runs.test_acc).statistic),
+                     "redrawn_share_mean": share.mean(), "seed0_share": seed0_share})
     return pd.DataFrame(rows)
 
 
