@@ -12,7 +12,7 @@ export WEIGHTSHARING_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weightsharin
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install data book test smoke status clean
+.PHONY: install data browser book test smoke status clean
 
 install: $(INSTALLED)
 
@@ -32,7 +32,15 @@ data: $(INSTALLED)
 book: data
 	$(PY) -m weightsharing book --budget $(BUDGET) --device $(DEVICE) $(if $(FRESH),--fresh) $(if $(SHARD),--shard $(SHARD))
 
-test: data
+# The browser test drives Debian's chromium; install it where we can (root, or passwordless sudo). Where we cannot,
+# the browser test itself fails with one line naming what to install.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		  elif sudo -n true 2>/dev/null; then sudo apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		  else echo "cannot install chromium here: the browser test will say what to install"; fi; }
+
+test: data browser
 	$(PY) -m pytest
 
 smoke: data

@@ -20,3 +20,11 @@ def mnist():
 def results(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("WEIGHTSHARING_RESULTS", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """The HTML book built once per session with `jupyter-book build -W` into _build/ (what `make book` makes)."""
+    from weightsharing import cli, runs
+
+    return cli.build(runs.repo_root())

@@ -53,9 +53,17 @@ class Chapter:
             display(Markdown(SMOKE_NOTE))
 
     def print_setup(self) -> None:
+        """The budget and the provenance as two small tables, and where the results live (relative to the checkout)."""
+        import pandas as pd
+        from IPython.display import display
+
+        from . import tables
+
         self.note_if_smoke()
-        print(f"{self.slug} at budget {self.budget_name!r}: {self.budget}")
-        print("  ".join(f"{k}={v}" for k, v in self.prov.items()))
+        display(tables.show(pd.DataFrame(budget_rows(self.budget), columns=[f"budget {self.budget_name!r}", "value"])))
+        shown = {"git_sha": "commit", "torch_version": "torch", "python": "python", "device": "device",
+                 "threads": "threads", "started_at": "started (UTC)"}
+        display(tables.show(pd.DataFrame([{v: self.prov[k] for k, v in shown.items()}])))
         print(f"results: {runs.shown(self.store.path)} ({len(self.store)} finished units on disk"
               f"{', ignored: fresh run' if self.fresh else ''})")
         for k in ("git_sha", "torch_version", "device", "started_at"):
@@ -72,7 +80,9 @@ class Chapter:
         shown = pd.DataFrame([{"id": c["id"], "claim": c["claim"], "verdict": c["verdict"],
                                "fragility": fragility_word(c.get("fragile")),
                                "evidence": c["evidence"]} for c in claims])
-        display(shown.style.hide(axis="index").set_properties(**{"text-align": "left"}))
+        from . import tables
+
+        display(tables.show(shown))
         for c in claims:
             self.glue(f"verdict_{c['id']}", c["verdict"])
             self.glue(f"fragility_{c['id']}", fragility_word(c.get("fragile")))
@@ -91,3 +101,36 @@ class Chapter:
 
 def fragility_word(fragile: bool | None) -> str:
     return {True: "fragile", False: "robust", None: "not assessed"}[fragile]
+
+
+def budget_rows(budget: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """A budget dataclass as (setting, value) rows; a nested dataclass (one dataset's grid) becomes its own rows."""
+    from dataclasses import fields, is_dataclass
+
+    if hasattr(budget, "readable") and not prefix:  # a budget may say better what its fields mean
+        return budget.readable()
+    rows = []
+    for f in fields(budget):
+        value = getattr(budget, f.name)
+        name = f"{prefix}{f.name.replace('_', ' ')}"
+        if is_dataclass(value):
+            rows += budget_rows(value, prefix=f"{name}: ")
+        elif isinstance(value, (tuple, list)):
+            rows.append((name, ", ".join(_plain(v) for v in value) or "—"))
+        else:
+            rows.append((name, _plain(value)))
+    return rows
+
+
+def _plain(value: Any) -> str:
+    """1e-3 rather than 0.001, (name, 3) pairs as 'name 3', dataclasses by their fields: readable, no reprs."""
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(value):
+        parts = [(f.name.replace("_", " "), getattr(value, f.name)) for f in fields(value)]
+        return " ".join(k if v is True else f"{k} {_plain(v)}" for k, v in parts if v is not None and v is not False)
+    if isinstance(value, (tuple, list)):
+        return " ".join(_plain(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -153,7 +153,8 @@ def cmd_book(args, root: Path) -> None:
             if name not in AUXILIARY:
                 train_shard(name, args.budget, shard, args.device)
         return
-    for name in names:
+    # the chapters first, then the pages that read their summaries (the synthesis is first in the table of contents)
+    for name in sorted(names, key=lambda n: n in AUXILIARY):
         execute(name, args.budget, fresh=args.fresh and name not in AUXILIARY, device=args.device, root=root)
     build(root)
 
@@ -198,7 +199,8 @@ def cmd_status(args, root: Path) -> None:
         print(f"{s['slug']:<22} {s['budget']:<6} {s['units']:>5} {s['units_computed']:>8} {s['units_reused']:>6} "
               f"{s['compute_seconds']:>9.0f} {s['device']:<6} {s['finished_at']:<25} {s['git_sha']}")
         for c in s["claims"]:
-            print(f"    {c['id']:<4} {c['verdict']:<14} {c['claim']}")
+            fragility = {True: "fragile", False: "robust"}.get(c.get("fragile"), "")
+            print(f"    {c['id']:<4} {c['verdict']:<14} {fragility:<8} {c['claim']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -520,8 +520,10 @@ def figure1(alphas=(1e-3, 1e-2, 1e-1, 1, 10, 100), entries: int = 1000, seed: in
     rng = np.random.default_rng(seed)
     ps = [rng.dirichlet(np.full(entries, a)) for a in alphas]
     vmax = max(p.max() for p in ps)
-    fig, axes = plt.subplots(1, len(alphas), figsize=(2.6 * len(alphas), 2.2), layout="constrained")
-    for ax, a, p in zip(axes, alphas, ps):
+    cols = 3
+    fig, axes = plt.subplots(-(-len(alphas) // cols), cols, figsize=plotting.size(3.0 * cols, 2.3 * -(-len(alphas) // cols)),
+                             layout="constrained")
+    for ax, a, p in zip(axes.flat, alphas, ps):
         q = p[p > 0]
         im = ax.imshow(p.reshape(25, 40), vmin=0, vmax=vmax, cmap="viridis")
         ax.set(title=f"α = {a:g}\nH = {-(q * np.log(q)).sum():.2f} nats", xticks=[], yticks=[])
@@ -541,26 +543,24 @@ def figure2(df: pd.DataFrame):
             ax.axhline(g.test_acc.mean(), color=colors[sparsity_label(s)], ls="--", lw=1)
         ax.set(xscale="log", title=f"{dataset}: balance", xlabel="Dirichlet α (dashed: uniform hash)",
                ylabel="test accuracy")
-        ax.legend(fontsize="x-small")
+        ax.legend()
     return fig
 
 
 def figure3(df: pd.DataFrame):
-    import seaborn as sns
-
     fig, axes = plotting.panels(2, sharey=False)
     markers = {"dirichlet": "o", "neighborhood": "s", "uniform": "^", "permuted_modulus": "D"}
     for ax, dataset in zip(axes, ("mnist", "cifar10")):
         d = main_runs(df, dataset)
         d = d[d.hash != "dense"]
-        palette = dict(zip(sorted(d.sparsity.unique()), sns.color_palette(n_colors=d.sparsity.nunique())))
+        palette = dict(zip(sorted(d.sparsity.unique()), plotting.series_colors(d.sparsity.nunique())))
         for (kind, s), g in d.groupby(["hash", "sparsity"]):
             ax.scatter(g.entropy, g.test_acc, color=palette[s], marker=markers[kind], s=22, alpha=0.8,
                        label=sparsity_label(s) if kind == "dirichlet" else None)
         for kind, m in markers.items():
             ax.scatter([], [], color="grey", marker=m, label=kind.replace("_", " "))
         ax.set(title=f"{dataset}: accuracy vs entropy", xlabel="network entropy (nats)", ylabel="test accuracy")
-        ax.legend(fontsize="x-small")
+        ax.legend()
     return fig
 
 
@@ -582,7 +582,7 @@ def figure4(df: pd.DataFrame):
         ax.set_xticks(ticks, [("∞" if t == inf else f"{t:g}") for t in ticks])
         ax.plot([], [], marker="D", color="grey", linestyle="none", label="permuted modulus")
         ax.set(title=f"{dataset}: determinism", xlabel="radius r (0 = modulus, ∞ = uniform)", ylabel="test accuracy")
-        ax.legend(fontsize="x-small")
+        ax.legend()
     return fig
 
 

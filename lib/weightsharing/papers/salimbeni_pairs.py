@@ -564,7 +564,7 @@ def figure5(curves: pd.DataFrame):
         _curves(ax, curves, "E2: Fig. 5", models, PAPER_FIG5, title=panel)
     axes[0].set_ylabel("accuracy (solid: test, dashed: train)")
     for ax in axes:
-        ax.legend(loc="lower right", fontsize="x-small")
+        ax.legend(loc="lower right")
     return fig
 
 
@@ -572,17 +572,18 @@ def figure6(curves: pd.DataFrame):
     fig, (ax,) = plotting.panels(1, width=6.5, height=4)
     _curves(ax, curves, "E1: Table I", ["FCNN3", "WS1", "WS2", "WS3"], PAPER_FIG6, title="weight sharing vs FCNN3")
     ax.set_ylabel("accuracy (solid: test, dashed: train)")
-    ax.legend(loc="lower right", fontsize="x-small")
+    ax.legend(loc="lower right")
     return fig
 
 
 def figure7(curves: pd.DataFrame):
-    fig, axes = plotting.panels(4, width=3.6)
+    fig, axes = plotting.panels(4, width=4.5, height=3.2, cols=2)
     paper = {m: v for m, (v, _) in PAPER_TABLE1.items()}
     for ax, (al, base) in zip(axes, COUNTERPART.items()):
         _curves(ax, curves, "E1: Table I", [al, base], paper, title=f"{al} vs {base}")
-        ax.legend(loc="lower right", fontsize="x-small")
-    axes[0].set_ylabel("accuracy (solid: test, dashed: train)")
+        ax.legend(loc="lower right")
+    for ax in axes[::2]:
+        ax.set_ylabel("accuracy (solid: test, dashed: train)")
     return fig
 
 
@@ -591,7 +592,7 @@ def figure_runs(df: pd.DataFrame):
     import seaborn as sns
 
     sub = df[df.experiment == "E1: Table I"]
-    fig, (ax,) = plotting.panels(1, width=8, height=3.4)
+    fig, (ax,) = plotting.panels(1, width=9, height=3.6)
     order = [a.name for a in TABLE1]
     sns.stripplot(sub, x="model", y="test_acc", order=order, ax=ax, size=5, alpha=0.8, jitter=0.15)
     paper = [PAPER_TABLE1[m][0] for m in order]

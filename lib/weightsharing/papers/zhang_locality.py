@@ -340,6 +340,22 @@ class Budget:
     def trials(self, dataset: str) -> dict[int, int]:
         return dict(zip(self.image_sizes, dict(self.image_trials)[dataset]))
 
+    def readable(self) -> list[tuple[str, str]]:
+        """The budget as the chapter's setup table shows it: FULL as "full", noise settings as ε values."""
+        from ..chapter import budget_rows
+
+        def size(k):
+            return "full" if k == FULL else str(k)
+
+        rows = dict(budget_rows(replace(self, tree_settings=(), image_sizes=(), image_trials=(), fgsm_trials=()), prefix=" "))
+        rows = {k.strip(): v for k, v in rows.items()}
+        rows["tree settings"] = ", ".join(f"ε = {s.noise:g}" + (" (constant offset)" if s.constant else "")
+                                          for s in self.tree_settings)
+        rows["image sizes"] = ", ".join(size(k) for k in self.image_sizes) + " per class"
+        rows["image trials"] = "; ".join(f"{d}: " + ", ".join(map(str, t)) for d, t in self.image_trials)
+        rows["fgsm trials"] = ", ".join(f"{t} at {size(k)}" for k, t in self.fgsm_trials)
+        return list(rows.items())
+
 
 PAPER_SETTINGS = (TreeSetting(0.0), TreeSetting(0.1), TreeSetting(0.3), TreeSetting(0.1, True), TreeSetting(0.3, True))
 BUDGETS = {
@@ -839,7 +855,7 @@ def figure1(tree: pd.DataFrame, *, constant: bool = False):
         ax.set_yscale("symlog", linthresh=0.01)
     axes[0].set_ylabel("test MSE (mean ± s.e. over trials)")
     axes[-1].plot([], [], color="grey", **plotting.PAPER_MARKER, label="paper (digitized)")
-    axes[-1].legend(loc="upper right", fontsize="x-small")
+    axes[-1].legend(loc="upper right")
     return fig
 
 
@@ -847,7 +863,8 @@ def figure2(extras: dict, n_values=(512, 4096)):
     import matplotlib.pyplot as plt
 
     n_values = [n for n in n_values if ("WeightNet", n) in extras]
-    fig, axes = plt.subplots(len(n_values), 4, figsize=(14, 2.8 * len(n_values)), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(len(n_values), 4, figsize=plotting.size(14, 3.2 * len(n_values)), squeeze=False,
+                             layout="constrained")
     for row, n in zip(axes, n_values):
         theta = extras[("WeightNet", n)]["theta"][0][0]
         w = np.array(extras[("WeightNet", n)]["layer1"]["0"])
@@ -858,7 +875,7 @@ def figure2(extras: dict, n_values=(512, 4096)):
             ax.hist(values, bins=30, color="C0")
             for sign in (-1, 1):
                 ax.axvline(sign * t, color="C3", lw=1, ls="--")
-            ax.set(title=f"{title} (n = {n})", yticks=[])
+            ax.set(title=f"{title}\n(n = {n})", yticks=[])
     return fig
 
 
@@ -876,7 +893,7 @@ def figure3(images: pd.DataFrame):
         ax.set(xscale="log", title={"mnist": "MNIST", "cifar10": "CIFAR-10"}[dataset],
                xlabel="training examples per class (rightmost: full set)", ylabel="test accuracy")
     axes[1].plot([], [], color="grey", **plotting.PAPER_MARKER, label="paper (digitized)")
-    axes[1].legend(loc="lower right", fontsize="x-small")
+    axes[1].legend(loc="lower right")
     return fig
 
 
@@ -885,7 +902,7 @@ def figure_fgsm_samples(images: pd.DataFrame, datasets: dict[str, data.Dataset])
     import matplotlib.pyplot as plt
 
     sub = images[images.sample_signs.notna()]
-    fig, axes = plt.subplots(6, SAMPLE_IMAGES, figsize=(SAMPLE_IMAGES * 1.2, 6 * 1.25), layout="constrained")
+    fig, axes = plt.subplots(6, SAMPLE_IMAGES, figsize=plotting.size(SAMPLE_IMAGES * 1.2, 6 * 1.25), layout="constrained")
     for block, dataset in enumerate(DATASETS):
         x = data.to_float(datasets[dataset].x_test[:SAMPLE_IMAGES])
         rows = [("original", x)]
@@ -901,5 +918,5 @@ def figure_fgsm_samples(images: pd.DataFrame, datasets: dict[str, data.Dataset])
                 ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
                 ax.set_xticks([]), ax.set_yticks([])
                 if c == 0:
-                    ax.set_ylabel(f"{dataset}\n{label}", fontsize="x-small")
+                    ax.set_ylabel(f"{dataset}\n{label}")
     return fig

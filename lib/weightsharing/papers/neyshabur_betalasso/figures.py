@@ -4,7 +4,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from ... import plotting
@@ -20,7 +19,7 @@ def table2_dots(t2: pd.DataFrame):
     100-epoch accuracies, one line per Table 2 row."""
     ran = [d for d in DATASETS if (t2[t2.dataset == d].status == "ran").any()]
     fig, axes = plotting.panels(len(ran), width=4.4, height=3.4, sharey=True)
-    colors = sns.color_palette("colorblind", 3)
+    colors = plotting.series_colors(3)
     labels = [f"{m} {t}" for m, t in ROWS]
     for ax, d in zip(axes, ran):
         g = t2[t2.dataset == d].set_index(["model", "training"]).loc[list(ROWS)]
@@ -37,7 +36,7 @@ def figure3(nnz: pd.DataFrame, *, alpha: int, classes: dict[str, int]):
     """Non-zero weights of S-FC's three layers against epoch under beta-lasso (beta = 50), one line per dataset;
     dashed: dense counts, and in panel 1 the first-layer counts of S-LOCAL and S-CONV (from the architectures)."""
     fig, axes = plotting.panels(3, width=4.2, height=3.2, sharey=False)
-    colors = dict(zip(DATASETS, sns.color_palette("colorblind", 3)))
+    colors = dict(zip(DATASETS, plotting.series_colors(3)))
     ref = layer1_reference_counts(alpha)
     for layer, ax in enumerate(axes, 1):
         for d, g in nnz[nnz.layer == layer].groupby("dataset", sort=False):
@@ -50,7 +49,7 @@ def figure3(nnz: pd.DataFrame, *, alpha: int, classes: dict[str, int]):
                 ax.axhline(ref[name], color="0.35", ls=ls, lw=1.2, label=f"{name} layer 1")
         ax.set(yscale="log", xlabel="epoch", title=f"layer {layer}", ylabel="non-zero weights" if layer == 1 else None)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].legend(loc="lower left", fontsize="x-small")
+    axes[0].legend(loc="lower left")
     return fig
 
 
@@ -71,7 +70,7 @@ def figure4(df: pd.DataFrame):
             ("S-LOCAL SGD", d[d.model == "S-LOCAL"])]
     rows = [(name, g.iloc[0].record["filters"]) for name, g in rows if len(g) and "filters" in g.iloc[0].record]
     n = max(unpack_float16(f).shape[0] for _, f in rows)
-    fig, axes = plt.subplots(len(rows), n, figsize=(0.8 * n, 0.95 * len(rows)), squeeze=False,
+    fig, axes = plt.subplots(len(rows), n, figsize=plotting.size(0.8 * n, 0.95 * len(rows)), squeeze=False,
                              gridspec_kw=dict(wspace=0.05, hspace=0.3))
     for r, (name, packed) in enumerate(rows):
         filters = unpack_float16(packed)
@@ -89,7 +88,7 @@ def figure_e4(df: pd.DataFrame, *, alpha: int):
     """Layer-1 non-zeros of S-FC with beta = 50 on CIFAR-10: the budget-matched lambda against the paper's."""
     d = df[(df.dataset == "cifar10") & (df.model == "S-FC") & (df.beta == 50) & (df.experiment != "E5") & (df.seed == 0)]
     fig, axes = plotting.panels(2, width=4.2, height=3.2, sharey=False)
-    colors = sns.color_palette("colorblind", 2)
+    colors = plotting.series_colors(2)
     for (paper_lambda, g), color in zip(d.groupby("paper_lambda"), colors):
         r = g.iloc[0]
         hist = r.record["history"]
@@ -101,5 +100,5 @@ def figure_e4(df: pd.DataFrame, *, alpha: int):
     axes[0].axhline(dense_counts(alpha, 10)[0], color="0.35", ls="--", lw=1, label="dense")
     axes[0].set(yscale="log", xlabel="epoch", ylabel="layer-1 non-zero weights", title="sparsity")
     axes[1].set(xlabel="epoch", ylabel="training accuracy (augmented)", title="fit")
-    axes[0].legend(fontsize="x-small")
+    axes[0].legend()
     return fig

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import seaborn as sns
 
 from ... import plotting
 from .analysis import PAPER_CSV, SERIES, distance_frame, stages
@@ -17,7 +16,7 @@ def curves(records: dict):
     5, 7); solid = validation (clean), dashed = training (augmented batches); the vertical line is the conversion."""
     exps = list(stages(records))
     fig, axes = plt.subplots(len(exps), 2, figsize=(8.6, 2.3 * len(exps)), squeeze=False, layout="constrained")
-    colors = sns.color_palette("colorblind", 2)
+    colors = plotting.series_colors(2)
     for row, exp in zip(axes, exps):
         cnn = records["2/CNN"] if exp == "3" else records[f"{exp}/CNN"]
         n_cnn = cnn["key"]["snapshot_at"] if exp == "3" else cnn["stopped_at"]
@@ -33,7 +32,7 @@ def curves(records: dict):
             ax.set(ylabel=f"{NAMES[exp]}\n{metric}" if metric == "loss" else "accuracy")
         row[0].set_xlabel("epoch") if exp == exps[-1] else None
         row[1].set_xlabel("epoch") if exp == exps[-1] else None
-    axes[0][1].legend(fontsize="x-small", loc="lower right")
+    axes[0][1].legend(loc="lower right")
     return fig
 
 
@@ -42,8 +41,8 @@ def divergence(records: dict):
     experiments is each panel); hollow markers: the authors' CSV values for Exp 0 and 1 (epochs completed). Log
     scale, from FCN epoch 1 (every series is 0 at conversion by construction)."""
     dist = distance_frame(records)
-    fig, axes = plotting.panels(4, width=3.3, height=3.0, sharey=False)
-    colors = dict(zip(NAMES, sns.color_palette("colorblind", len(NAMES))))
+    fig, axes = plotting.panels(4, width=4.5, height=3.2, sharey=False, cols=2)
+    colors = dict(zip(NAMES, plotting.series_colors(len(NAMES))))
     for ax, col in zip(axes, SERIES):
         for exp, g in dist[dist.epoch > 0].groupby("experiment", sort=False):
             ax.plot(g.epoch, g[col], marker=".", color=colors[exp], label=NAMES[exp])
@@ -51,5 +50,5 @@ def divergence(records: dict):
                 pts = {e: v[SERIES.index(col)] for e, v in PAPER_CSV[exp].items() if e <= g.epoch.max()}
                 plotting.paper_points(ax, list(pts), list(pts.values()), color=colors[exp])
         ax.set(title=TITLES[col], xlabel="FCN epochs", yscale="log")
-    axes[0].legend(fontsize="x-small")
+    axes[0].legend()
     return fig
