@@ -24,6 +24,9 @@ INSTALL = "install Debian's chromium and chromium-driver (apt-get install chromi
 # Console messages a correct page may still log; every one is named here, nothing else is tolerated.
 HARMLESS = (
     "favicon.ico",  # the book has no favicon; the browser asks for one anyway
+    "'THEBE_JS_URL' has already been declared",  # jupyter-book 1.0.4 loads sphinx-thebe's config script twice; the
+                                                 # launch buttons it serves are off in _config.yml
+    "Got invalid theme mode",  # pydata-sphinx-theme on a first visit with no stored light/dark choice: picks auto
 )
 MACHINE_PATH = re.compile(r"(?<![\w.])(/root/|/home/|/work/|/tmp/|/Users/|[A-Z]:\\\\)")
 RAW_TEX = re.compile(r"\\(frac|mathbb|mathcal|mathbf|theta|epsilon|langle|rangle|begin\{|sum_|tanh)|\$\$")

@@ -1,0 +1,304 @@
+"""Budgets, the two trainers (stacked tree replicas, one image model) and the sweeps through the results store."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ... import data
+from ...metrics import fgsm, test_accuracy
+from ...planning import Planned
+from ...runs import Store, sweep
+from ...train import fit, fit_stacked
+from .models import (DATASETS, FGSM_EPS, FULL, IMAGE_MODELS, MIN_TRIALS, SAMPLE_IMAGES, SPEC_IMAGE_PARAMS,
+                     SPEC_TREE_PARAMS, TREE_EPOCHS, TREE_MODELS, TREE_SIZES, TREE_TRIALS, TreeNet, TreeSetting,
+                     build_image_model, hash_seed, tree_data, tree_function)
+
+SLUG = "zhang_locality"
+REVISION = 1  # bump whenever a change alters this chapter's results
+DATA = ("mnist", "cifar10")  # the datasets a run needs, checked before it starts
+
+
+def train_tree(kind: str, n_train: int, trials: int, epochs: int, settings: tuple[TreeSetting, ...],
+               *, batch_size: int = 32, lr: float = 1e-3) -> dict:
+    """All trials x settings of one model at one training size, stacked: R = trials * len(settings) replicas."""
+    draws = [tree_data(n_train, t) for t in range(trials)]
+    theta = torch.stack([d[0] for d in draws])                     # (T, 6, 2)
+    x_train = torch.stack([d[1] for d in draws])                   # (T, n, 64)
+    xi = torch.stack([d[2] for d in draws])                        # (T, n)
+    x_test = torch.stack([d[3] for d in draws])                    # (T, 1024, 64)
+    clean = tree_function(theta, x_train)
+    targets = []
+    for s in settings:  # replica r = setting * trials + trial
+        noise = xi[:, :1].expand_as(xi) if s.constant else xi
+        targets.append(clean + s.noise * noise)
+    y = torch.cat(targets)                                         # (R, n)
+    group = torch.arange(trials).repeat(len(settings))             # replica -> trial
+    # one init per trial, shared by its noise settings, so the panels of Fig. 1 are paired
+    init = torch.Generator().manual_seed(hash_seed("tree", kind, n_train))
+    model = TreeNet(kind=kind, replicas=trials, tile=len(settings), generator=init)
+    replica = torch.arange(len(group))[:, None]
+
+    def loss_fn(m, idx, batch):
+        (xb,) = batch
+        return ((m(xb) - y[replica, idx]) ** 2).mean(1).sum()
+
+    fit_stacked(model, torch.optim.Adam(model.parameters(), lr=lr), loss_fn, (x_train,), replica_group=group,
+                epochs=epochs, batch_size=batch_size, generator=torch.Generator().manual_seed(hash_seed("tree batches", n_train)),
+                decay_at=epochs // 2)
+    with torch.no_grad():
+        truth = tree_function(theta, x_test)[group]
+        pred = model(x_test[group])
+        mse = ((pred - truth) ** 2).mean(1)
+        train_mse = ((model(x_train[group]) - y) ** 2).mean(1)
+    rows = [{"trial": r % trials, "noise": settings[r // trials].noise, "constant": settings[r // trials].constant,
+             "test_mse": mse[r].item(), "test_nmse": (mse[r] / truth[r].var()).item(), "train_mse": train_mse[r].item()}
+            for r in range(len(group))]
+    first = model.weights[0].detach()
+    iid0 = [r for r in range(len(group)) if settings[r // trials] == TreeSetting(0.0)]
+    return {"rows": rows, "theta": theta.tolist(), "params": model.params_per_replica(),
+            "layer1": {str(r % trials): first[r].flatten().tolist() for r in iid0}}
+
+
+@dataclass(frozen=True)
+class ImageRun:
+    dataset: str
+    model: str
+    per_class: int          # FULL = the whole training set
+    trial: int
+    epochs: int
+    batch_size: int
+    lr: float
+    test_images: int
+    fgsm: bool
+    samples: bool = False   # keep the FGSM gradient signs of the sample images
+    protocol: str = "ours"  # "ours" (per class, batch 32) | "text" (E4: the paper's text: a total, batch 4)
+
+    def key(self) -> dict:
+        return {"rev": REVISION, "experiment": "images", **asdict(self)}
+
+
+def prepare(ds: data.Dataset, n_test: int) -> tuple[torch.Tensor, ...]:
+    """Whole-dataset float tensors in [-1, 1] (pixels / 255, then (x - 0.5) / 0.5), computed once per dataset."""
+    return data.to_float(ds.x_train), ds.y_train, data.to_float(ds.x_test[:n_test]), ds.y_test[:n_test]
+
+
+def train_image(run: ImageRun, tensors: tuple[torch.Tensor, ...], device: str = "cpu") -> dict:
+    x_train, y_train, x_test, y_test = tensors
+    if run.per_class == FULL:
+        x, y = x_train.to(device), y_train.to(device)
+    else:
+        g = torch.Generator().manual_seed(hash_seed(run.dataset, run.per_class, run.trial))
+        subset = data.balanced_subset(y_train, run.per_class, generator=g)  # the same subset for all four models
+        x, y = x_train[subset].to(device), y_train[subset].to(device)
+    torch.manual_seed(hash_seed(run.dataset, run.model, run.per_class, run.trial))
+    model = build_image_model(run.model, run.dataset).to(device)
+    history = fit(model, torch.optim.SGD(model.parameters(), lr=run.lr, momentum=0.9),
+                  lambda m, b: F.cross_entropy(m(b[0]), b[1]), (x, y), epochs=run.epochs, batch_size=run.batch_size,
+                  generator=torch.Generator().manual_seed(run.trial))
+    xt, yt = x_test.to(device), y_test.to(device)
+    out = {"train_examples": len(y), "train_loss": [h["train_loss"] for h in history],
+           "params": sum(p.numel() for p in model.parameters()), "device": device}
+    if run.fgsm:
+        clean, adv, signs = fgsm(model, xt, yt, eps=FGSM_EPS[run.dataset])
+        out.update(clean_acc=clean, fgsm_acc=adv)
+        if run.samples:
+            out["sample_signs"] = signs[:SAMPLE_IMAGES].flatten().tolist()
+    else:
+        out["clean_acc"] = test_accuracy(model, xt, yt)
+    return out
+
+
+# ============================================================================================== budgets
+
+@dataclass(frozen=True)
+class Budget:
+    tree_sizes: tuple[int, ...]
+    tree_trials: tuple[int, ...]          # per size
+    tree_epochs: tuple[int, ...]          # per size
+    tree_settings: tuple[TreeSetting, ...]
+    image_sizes: tuple[int, ...]          # examples per class; FULL = whole training set
+    image_trials: tuple[tuple[str, tuple[int, ...]], ...]   # dataset -> trials per size
+    image_epochs: tuple[int, ...]         # per size
+    image_batches: tuple[int, ...]        # per size
+    image_lrs: tuple[float, ...]          # per size
+    test_images: int
+    fgsm_trials: tuple[tuple[int, int], ...]   # (per_class, trials) evaluated with FGSM
+    text_protocol_trials: int             # E4: 100 per class, batch 4, lr 1e-3, 10 epochs; 0 = skipped
+
+    def trials(self, dataset: str) -> dict[int, int]:
+        return dict(zip(self.image_sizes, dict(self.image_trials)[dataset]))
+
+    def readable(self) -> list[tuple[str, str]]:
+        """The budget as the chapter's setup table shows it: FULL as "full", noise settings as ε values."""
+        from ...chapter import budget_rows
+
+        def size(k):
+            return "full" if k == FULL else str(k)
+
+        rows = dict(budget_rows(replace(self, tree_settings=(), image_sizes=(), image_trials=(), fgsm_trials=()), prefix=" "))
+        rows = {k.strip(): v for k, v in rows.items()}
+        rows["tree settings"] = ", ".join(f"ε = {s.noise:g}" + (" (constant offset)" if s.constant else "")
+                                          for s in self.tree_settings)
+        rows["image sizes"] = ", ".join(size(k) for k in self.image_sizes) + " per class"
+        rows["image trials"] = "; ".join(f"{d}: " + ", ".join(map(str, t)) for d, t in self.image_trials)
+        rows["fgsm trials"] = ", ".join(f"{t} at {size(k)}" for k, t in self.fgsm_trials)
+        return list(rows.items())
+
+
+PAPER_SETTINGS = (TreeSetting(0.0), TreeSetting(0.1), TreeSetting(0.3), TreeSetting(0.1, True), TreeSetting(0.3, True))
+BUDGETS = {
+    "smoke": Budget(tree_sizes=(64, 256), tree_trials=(1, 1), tree_epochs=(3, 3),
+                    tree_settings=(TreeSetting(0.0), TreeSetting(0.3), TreeSetting(0.3, True)),
+                    image_sizes=(10, 30), image_trials=(("mnist", (1, 1)), ("cifar10", (1, 1))), image_epochs=(1, 1),
+                    image_batches=(32, 32), image_lrs=(8e-3, 8e-3), test_images=500, fgsm_trials=((30, 1),), text_protocol_trials=0),
+    "cpu": Budget(tree_sizes=TREE_SIZES, tree_trials=tuple(max(t, MIN_TRIALS) for t in TREE_TRIALS.values()),
+                  tree_epochs=tuple(TREE_EPOCHS.values()), tree_settings=PAPER_SETTINGS,
+                  image_sizes=(10, 100, 1000, FULL), image_trials=(("mnist", (3, 3, 3, 3)), ("cifar10", (3, 3, 3, 3))),
+                  # the code's batch 1 where steps are cheap (k = 10); batch 8 at k = 100 with lr scaled from the code's
+                  # batch 2; batch 32 above, lr scaled from batch 4 (the spec's choice)
+                  image_epochs=(40, 20, 10, 5), image_batches=(1, 8, 32, 32), image_lrs=(1e-3, 4e-3, 8e-3, 8e-3),
+                  test_images=10_000,
+                  fgsm_trials=((1000, 3), (FULL, 3)), text_protocol_trials=3),
+    "paper": Budget(tree_sizes=TREE_SIZES, tree_trials=tuple(max(t, MIN_TRIALS) for t in TREE_TRIALS.values()),
+                    tree_epochs=tuple(TREE_EPOCHS.values()), tree_settings=PAPER_SETTINGS,
+                    image_sizes=(10, 30, 100, 300, 1000, 3000, FULL),
+                    image_trials=(("mnist", (11, 11, 8, 8, 5, 5, 4)), ("cifar10", (11, 11, 8, 8, 5, 5, 4))),
+                    image_epochs=(40, 40, 20, 20, 10, 10, 5), image_batches=(1, 1, 2, 2, 4, 4, 8),
+                    image_lrs=(1e-3,) * 7, test_images=10_000,
+                    fgsm_trials=((1000, 5), (FULL, 4)), text_protocol_trials=5),
+}
+
+
+# ============================================================================================== running
+
+def tree_units(budget: Budget) -> list[dict]:
+    """One unit per (model, training size): every trial and noise setting of it trained stacked."""
+    return [{"rev": REVISION, "experiment": "tree", "model": m, "n_train": n, "trials": t, "epochs": e,
+             "settings": [[s.noise, s.constant] for s in budget.tree_settings]}
+            for n, t, e in zip(budget.tree_sizes, budget.tree_trials, budget.tree_epochs) for m in TREE_MODELS]
+
+
+def train_tree_unit(key: dict) -> dict:
+    settings = tuple(TreeSetting(noise, constant) for noise, constant in key["settings"])
+    return train_tree(key["model"], key["n_train"], key["trials"], key["epochs"], settings)
+
+
+def sweep_tree(budget: Budget, store: Store) -> list[dict | None]:
+    def describe(key, r):
+        iid0 = [row["test_mse"] for row in r["rows"] if row["noise"] == 0 and not row["constant"]]
+        return f"tree {key['model']:<9} n = {key['n_train']:<4} ({key['trials']} trials): test MSE at ε = 0 {np.mean(iid0):.4f}"
+
+    return sweep(store, tree_units(budget), key=lambda unit: unit, run=train_tree_unit, describe=describe)
+
+
+def run_tree(budget: Budget, store: Store) -> tuple[pd.DataFrame, dict]:
+    units, records = tree_units(budget), sweep_tree(budget, store)
+    rows = [{"model": k["model"], "n_train": k["n_train"], **row} for k, r in zip(units, records) for row in r["rows"]]
+    extras = {(k["model"], k["n_train"]): r for k, r in zip(units, records)}
+    return pd.DataFrame(rows), extras
+
+
+def image_runs(budget: Budget) -> list[ImageRun]:
+    fgsm_trials = dict(budget.fgsm_trials)
+    sample_size = budget.fgsm_trials[-1][0]  # FGSM sample images come from the largest FGSM size (full data)
+    runs = []
+    for dataset in DATASETS:
+        for k, trials, epochs, batch, lr in zip(budget.image_sizes, budget.trials(dataset).values(), budget.image_epochs,
+                                                budget.image_batches, budget.image_lrs):
+            for trial in range(trials):
+                for model in IMAGE_MODELS:
+                    runs.append(ImageRun(dataset, model, k, trial, epochs, batch, lr,
+                                         budget.test_images, fgsm=trial < fgsm_trials.get(k, 0),
+                                         samples=k == sample_size and trial == 0 and model in ("WeightNet", "LocalNet")))
+        for trial in range(budget.text_protocol_trials):
+            for model in IMAGE_MODELS:
+                runs.append(ImageRun(dataset, model, 100, trial, 10, 4, 1e-3, budget.test_images, fgsm=False,
+                                     protocol="text"))
+    return runs
+
+
+def sweep_images(budget: Budget, store: Store, *, device: str = "cpu") -> list[dict | None]:
+    tensors = {}
+
+    def train(run):
+        if run.dataset not in tensors:
+            tensors.clear()  # one dataset in memory at a time
+            tensors[run.dataset] = prepare(data.load(run.dataset), budget.test_images)
+        return train_image(run, tensors[run.dataset], device)
+
+    def describe(run, r):
+        k = "full" if run.per_class == FULL else run.per_class
+        tail = f" -> FGSM {r['fgsm_acc']:.3f}" if "fgsm_acc" in r else ""
+        return (f"{run.dataset:<7} {run.model:<9} k = {k:<4} trial {run.trial} [{run.protocol}]: "
+                f"test {r['clean_acc']:.3f}{tail}")
+
+    return sweep(store, image_runs(budget), key=ImageRun.key, run=train, describe=describe)
+
+
+def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFrame:
+    plan, records = image_runs(budget), sweep_images(budget, store, device=device)
+    return pd.DataFrame([{**asdict(run), "clean_acc": rec["clean_acc"], "fgsm_acc": rec.get("fgsm_acc"),
+                          "train_examples": rec["train_examples"], "params": rec["params"], "seconds": rec["seconds"],
+                          "sample_signs": rec.get("sample_signs")} for run, rec in zip(plan, records)])
+
+
+def train(budget: Budget, store: Store, *, device: str = "cpu") -> None:
+    """Every unit of the budget through the store (what a shard runs; the tree trains on the CPU, as the chapter does)."""
+    sweep_tree(budget, store)
+    sweep_images(budget, store, device=device)
+
+
+TRAIN_SET = {"mnist": 60_000, "cifar10": 50_000}
+
+
+def tree_macs(kind: str) -> int:
+    """Forward MACs of one replica on one example: dense (or circulant) matrices, or one pair per output."""
+    return sum((64 >> k) // 2 * (64 >> k) if kind in ("WeightNet", "FCNet") else 64 >> k for k in range(6))
+
+
+def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
+    """Every unit, for `plan` and the paper-scale tests."""
+    out = []
+    for key in tree_units(budget):
+        replicas = key["trials"] * len(key["settings"])
+
+        def build(key=key):
+            return TreeNet(kind=key["model"], replicas=key["trials"], tile=len(key["settings"]))
+
+        def step(key=key):
+            r = train_tree_unit({**key, "n_train": 2, "epochs": 1})
+            return r["rows"][0]["test_mse"]
+
+        out.append(Planned("tree", f"{key['model']} n = {key['n_train']} ({key['trials']} trials x "
+                                   f"{len(key['settings'])} settings)", key, build, (64,),
+                           examples=key["epochs"] * key["n_train"] * replicas, evaluated=1024 * replicas,
+                           steps=key["epochs"] * math.ceil(key["n_train"] / 32), config=f"tree {key['model']}", step=step,
+                           expected_params=SPEC_TREE_PARAMS[key["model"]] * replicas, macs=tree_macs(key["model"]),
+                           stored=store is not None and key in store))
+    for run in image_runs(budget):
+        n = TRAIN_SET[run.dataset] if run.per_class == FULL else 10 * run.per_class
+
+        def build(run=run):
+            return build_image_model(run.model, run.dataset)
+
+        def step(run=run):
+            channels, size = DATASETS[run.dataset]
+            x, y = torch.rand(4, channels, size, size) * 2 - 1, torch.tensor([0, 1, 2, 3])
+            tiny = replace(run, per_class=FULL, epochs=1, batch_size=2)
+            return train_image(tiny, (x[:2], y[:2], x[2:], y[2:]))["clean_acc"]
+
+        k = "full" if run.per_class == FULL else f"{run.per_class}/class"
+        channels, size = DATASETS[run.dataset]
+        out.append(Planned(f"images {run.dataset} [{run.protocol}]", f"{run.model} k = {k} trial {run.trial}", run.key(),
+                           build, (channels, size, size),
+                           examples=run.epochs * n, evaluated=run.test_images * (2 if run.fgsm else 1),
+                           steps=run.epochs * math.ceil(n / run.batch_size),
+                           config=f"{run.dataset} {run.model} SGD lr = {run.lr} fgsm = {run.fgsm} samples = {run.samples}",
+                           step=step, expected_params=SPEC_IMAGE_PARAMS[run.dataset, run.model],
+                           stored=store is not None and run.key() in store))
+    return out
