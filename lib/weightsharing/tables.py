@@ -62,6 +62,11 @@ def show(df: pd.DataFrame, formats: dict[str, str] | None = None, *, decimals: i
     df = with_difference(df) if "ours" in df and "paper" in df else df
     if DIFFERENCE in df and DIFFERENCE not in formats:
         formats[DIFFERENCE] = "{:+." + str(decimals) + "f}"
+    noise = df.index.name is None and not isinstance(df.index, pd.MultiIndex) and pd.api.types.is_integer_dtype(df.index)
+    if noise:  # 0..n-1, or the row numbers a concat or a filter left behind: they mean nothing to a reader
+        df = df.reset_index(drop=True)
+    elif not df.index.is_unique:
+        df = df.reset_index()
     if index is None:
         index = not isinstance(df.index, pd.RangeIndex)
     cell = {}
