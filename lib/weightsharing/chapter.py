@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import metrics, plotting, runs
+from . import metrics, plotting, runs, tables
 from .errors import show_user_errors_briefly
 
 SMOKE_NOTE = ("**Smoke budget.** This page was executed with a few examples and one or two epochs, only to check "
@@ -57,8 +57,6 @@ class Chapter:
         import pandas as pd
         from IPython.display import display
 
-        from . import tables
-
         self.note_if_smoke()
         display(tables.show(pd.DataFrame(budget_rows(self.budget), columns=[f"budget {self.budget_name!r}", "value"])))
         shown = {"git_sha": "commit", "torch_version": "torch", "python": "python", "device": "device",
@@ -80,8 +78,6 @@ class Chapter:
         shown = pd.DataFrame([{"id": c["id"], "claim": c["claim"], "verdict": c["verdict"],
                                "fragility": fragility_word(c.get("fragile")),
                                "evidence": c["evidence"]} for c in claims])
-        from . import tables
-
         display(tables.show(shown))
         for c in claims:
             self.glue(f"verdict_{c['id']}", c["verdict"])
