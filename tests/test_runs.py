@@ -242,3 +242,29 @@ def test_a_bad_shard_is_one_line(text):
 def test_fresh_and_shard_together_are_refused(tmp_path):
     with pytest.raises(UserError, match="cannot be combined"):
         runs.Store(tmp_path / "runs.jsonl", fresh=True, shard=(1, 2))
+
+
+def test_a_strict_store_refuses_uncommitted_code_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "git_sha", lambda: "0123456789ab+dirty")
+    trained = []
+    store = runs.Store(tmp_path / "runs.jsonl", strict=True, budget="cpu", log=lambda s: None)
+    with pytest.raises(UserError, match="budget 'cpu' stores only units trained from committed code") as e:
+        store.run({"seed": 0}, lambda: trained.append(1) or {"m": 1})
+    assert "\n" not in str(e.value) and not trained  # refused before any training
+    smoke = runs.Store(tmp_path / "smoke.jsonl", log=lambda s: None)  # smoke is not strict: allowed, and marked
+    assert smoke.run({"seed": 0}, lambda: {"m": 1})["commit"].endswith("+dirty")
+
+
+def test_a_strict_store_retrains_units_from_uncommitted_code_and_replaces_them(tmp_path, monkeypatch):
+    path = tmp_path / "runs.jsonl"
+    monkeypatch.setattr(runs, "git_sha", lambda: "0123456789ab+dirty")
+    loose = runs.Store(path, log=lambda s: None)
+    loose.run({"seed": 0}, lambda: {"m": "dirty"})
+    loose.run({"seed": 1}, lambda: {"m": "dirty"})
+    monkeypatch.setattr(runs, "git_sha", lambda: "0123456789ab")
+    said = []
+    store = runs.Store(path, strict=True, budget="cpu", log=said.append)
+    assert said and "2 stored unit(s) were trained from uncommitted code" in said[0]
+    assert store.run({"seed": 0}, lambda: {"m": "clean"})["m"] == "clean"
+    on_disk = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["key"]["seed"], r["commit"]) for r in on_disk] == [(0, "0123456789ab")]  # seed 1 (dirty, unused) gone

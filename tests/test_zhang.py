@@ -153,3 +153,18 @@ def canonical_key(run):
 def test_table1_regenerates_the_papers_layer_counts():
     t1 = Z.table1()
     assert t1.same.all() and list(t1["ours total"]) == [Z.SPEC_TREE_PARAMS[m] for m in Z.TREE_MODELS]
+
+
+@pytest.mark.parametrize("kind", Z.TREE_MODELS)
+def test_a_trial_does_not_change_when_more_trials_share_its_stack(kind):
+    # Each trial's init and batch order come from its own (model, size, trial) key. The stacked einsum may block the
+    # replica axis differently for 2 and 3 replicas, so equality is to float32 rounding, not bit for bit.
+    settings = (Z.TreeSetting(0.0), Z.TreeSetting(0.3))
+    fewer, more = Z.train_tree(kind, 64, 2, 3, settings), Z.train_tree(kind, 64, 3, 3, settings)
+    shared = {(r["trial"], r["noise"]): r for r in more["rows"]}
+    for r in fewer["rows"]:
+        other = shared[r["trial"], r["noise"]]
+        assert other["test_mse"] == pytest.approx(r["test_mse"], rel=1e-6, abs=1e-9)
+        assert other["train_mse"] == pytest.approx(r["train_mse"], rel=1e-6, abs=1e-9)
+    for t in ("0", "1"):
+        np.testing.assert_allclose(more["layer1"][t], fewer["layer1"][t], rtol=1e-6, atol=1e-9)

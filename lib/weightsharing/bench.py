@@ -327,7 +327,7 @@ def stacked_training(*, rounds: int = 10) -> list[dict]:
             x = torch.randn(batch, 64, generator=g)
 
             def tree_step(r, kind=tree_kind):
-                model = Z.TreeNet(kind=kind, replicas=r, tile=1, generator=torch.Generator().manual_seed(0))
+                model = Z.TreeNet(kind=kind, replicas=r, tile=1)
                 opt, xs = torch.optim.Adam(model.parameters(), lr=1e-3), x.expand(r, *x.shape)
 
                 def step():

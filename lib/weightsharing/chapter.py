@@ -38,7 +38,8 @@ class Chapter:
         show_user_errors_briefly()
         self.budget = runs.resolve_budget(self.budgets, self.budget_name, self.slug)
         runs.check_device(self.device)
-        self.store = runs.Store(runs.results_dir(self.slug, self.budget_name) / "runs.jsonl", fresh=self.fresh)
+        self.store = runs.Store(runs.results_dir(self.slug, self.budget_name) / "runs.jsonl", fresh=self.fresh,
+                                strict=self.budget_name != "smoke", budget=self.budget_name)
         self.prov = runs.provenance(self.device)
         self._start = time.perf_counter()
         plotting.style()

@@ -121,7 +121,8 @@ def tidy_executed(path: Path) -> None:
 def train_shard(slug: str, budget: str, shard: tuple[int, int], device: str) -> None:
     """This shard's units of one chapter, trained through the shared store without a notebook."""
     module = paper(slug)
-    store = runs.Store(runs.results_dir(slug, budget) / "runs.jsonl", shard=shard)
+    store = runs.Store(runs.results_dir(slug, budget) / "runs.jsonl", shard=shard, strict=budget != "smoke",
+                       budget=budget)
     i, n = shard
     print(f"== {slug}: budget {budget}, shard {i}/{n}", flush=True)
     start = time.perf_counter()
@@ -171,7 +172,7 @@ def cmd_plan(args, root: Path) -> None:
     for i, slug in enumerate(slugs):
         module = paper(slug)
         path = runs.results_dir(slug, args.budget) / "runs.jsonl"
-        store = runs.Store(path, log=lambda s: None) if path.exists() else None
+        store = runs.Store(path, log=lambda s: None, strict=args.budget != "smoke") if path.exists() else None
         print(("\n" if i else "") + planning.report(slug, args.budget, module.planned(module.BUDGETS[args.budget], store)))
 
 

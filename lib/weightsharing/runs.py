@@ -14,6 +14,10 @@ the lock is held for milliseconds per unit. It needs a filesystem with working `
 Lustre mounted with `-o flock`, GPFS). Before training a unit the store re-reads the file if it changed, so a
 unit another writer finished meanwhile is reused, not retrained.
 
+Reproducible units: `Store(strict=True)` (every budget but `smoke`) refuses to train a unit from a working tree
+whose `lib/` has uncommitted changes, since no commit could reproduce it, and does not reuse a stored unit whose
+commit ends in `+dirty`: that unit is retrained and its record replaced.
+
 Shards: `Store(shard=(i, n))` owns the units whose stable hash (SHA-1 of the canonical key, or of a group
 key for units that must run together) is i - 1 modulo n; `sweep` trains only those and leaves the others to
 their shards. Every shard runs the same plan, so a job array needs no coordinator.
@@ -120,6 +124,8 @@ class Store:
     fresh: bool = False
     log: Callable[[str], None] = print
     shard: tuple[int, int] | None = None
+    strict: bool = False                                 # refuse uncommitted code; retrain units trained from it
+    budget: str = ""                                     # named in the refusal
     records: dict[str, dict] = field(default_factory=dict, init=False)
     computed: int = field(default=0, init=False)
     reused: int = field(default=0, init=False)
@@ -138,6 +144,11 @@ class Store:
             disk = self._read(report=True)
             if self.fresh:
                 self._gone = set(disk)
+            elif self.strict:
+                self._gone = {k for k, r in disk.items() if str(r.get("commit", "")).endswith("+dirty")}
+                if self._gone:
+                    self.log(f"{len(self._gone)} stored unit(s) were trained from uncommitted code: they will be "
+                             "retrained, not reused")
             self.records = {k: v for k, v in disk.items() if k not in self._gone}
 
     @contextmanager
@@ -230,9 +241,12 @@ class Store:
         if k in self.records:
             self.reused += 1
             return self.records[k]
+        self._commit = self._commit or git_sha()
+        if self.strict and self._commit.endswith("+dirty"):
+            raise UserError(f"budget {self.budget or 'cpu'!r} stores only units trained from committed code, and lib/ "
+                            "has uncommitted changes: commit them (or stash them), then run again; `smoke` allows it")
         start = time.perf_counter()
         result = fn()
-        self._commit = self._commit or git_sha()
         record = {"key": key, **result, "seconds": round(time.perf_counter() - start, 3),
                   "finished_at": now(), "commit": self._commit, "device": result.get("device", "cpu")}
         self.records[k] = record

@@ -63,22 +63,26 @@ def columns(rows: list[dict]) -> dict[str, list]:
 
 def fit_stacked(model: nn.Module, optimizer: torch.optim.Optimizer,
                 loss_fn: Callable[[nn.Module, torch.Tensor, Batch], torch.Tensor], data: Batch, *,
-                replica_group: torch.Tensor, epochs: int, batch_size: int, generator: torch.Generator,
+                replica_group: torch.Tensor, epochs: int, batch_size: int, generators: list[torch.Generator],
                 decay_at: int | None = None, decay: float = 0.1) -> None:
     """Train R independent replicas stacked in one model (every parameter has a leading replica axis).
 
     `data` tensors are indexed (group, example, ...): replicas in the same group (e.g. one trial at several noise
-    levels) share their inputs and their batch order, so comparisons between them are paired. Each step draws a
-    (R, batch) index tensor; `loss_fn(model, rows, batch)` must return the SUM over replicas of each replica's mean
-    loss, which makes one Adam step over the stack identical to R separate Adam steps (Adam is elementwise).
+    levels) share their inputs and their batch order, so comparisons between them are paired. Each group draws its
+    batch order from its own generator (`generators[g]`), so a group's run does not depend on how many groups share
+    the stack. Each step takes an (R, batch) index tensor; `loss_fn(model, rows, batch)` must return the SUM over
+    replicas of each replica's mean loss, which makes one Adam step over the stack identical to R separate Adam
+    steps (Adam is elementwise).
     """
     groups, n = data[0].shape[:2]
+    if len(generators) != groups:
+        raise ValueError(f"{len(generators)} generators for {groups} groups: pass one per group")
     rows = replica_group[:, None]
     for epoch in range(epochs):
         if decay_at is not None and epoch == decay_at:
             for group in optimizer.param_groups:
                 group["lr"] *= decay
-        order = torch.argsort(torch.rand(groups, n, generator=generator), dim=1)[replica_group]  # (R, n)
+        order = torch.stack([torch.randperm(n, generator=g) for g in generators])[replica_group]  # (R, n)
         for start in range(0, n, batch_size):
             idx = order[:, start:start + batch_size]
             loss = loss_fn(model, idx, tuple(t[rows, idx] for t in data))

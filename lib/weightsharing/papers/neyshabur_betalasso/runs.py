@@ -45,7 +45,7 @@ class Budget:
     match_lambda: bool = True             # budget-matched lambda' = k lambda, beta' = beta / k (spec section 4, #9)
     e4: bool = False                      # beta = 50 with the paper's lambda unscaled (CIFAR-10)
     e5_models: tuple[str, ...] = ()       # trained on pixel-permuted CIFAR-10
-    pair_seeds: int = 1                   # seeds of the CIFAR-10 S-FC pairs N2 and N4 compare
+    seeds: int = 1                        # seeds of every setting (a verdict needs at least 3 per compared arm)
     batch_size: int = 512
     lr: float = 0.1
 
@@ -60,9 +60,9 @@ class Budget:
 BUDGETS = {
     "smoke": Budget(alpha=2, epochs=(("cifar10", 2),), train=2048, test=1000, e5_models=("S-FC",)),
     "cpu": Budget(alpha=8, epochs=(("cifar10", 12), ("cifar100", 10), ("svhn", 12)), e4=True,
-                  e5_models=("S-FC", "S-CONV"), pair_seeds=3),
+                  e5_models=("S-FC", "S-CONV"), seeds=3),
     "paper": Budget(alpha=150, epochs=(("cifar10", 400), ("cifar100", 400), ("svhn", 400)), holdout=5000,
-                    augment="autoaugment", match_lambda=False, e5_models=("S-FC", "S-CONV"), pair_seeds=3),
+                    augment="autoaugment", match_lambda=False, e5_models=("S-FC", "S-CONV"), seeds=3),
 }
 
 
@@ -84,7 +84,7 @@ class Run:
 
     def key(self, budget: Budget) -> dict:
         b = asdict(budget)
-        for k in ("epochs", "e4", "e5_models", "pair_seeds", "betas"):
+        for k in ("epochs", "e4", "e5_models", "seeds", "betas"):
             b.pop(k)
         b["epochs"] = dict(budget.epochs)[self.dataset]
         return {"rev": REVISION, **{k: v for k, v in asdict(self).items() if k != "experiment"}, **b}
@@ -93,18 +93,16 @@ class Run:
 def plan(budget: Budget, datasets: tuple[str, ...]) -> list[Run]:
     """Every unit of this budget on the datasets that are available (E4 and E5 are CIFAR-10 only)."""
     runs = []
+    seeds = range(budget.seeds)
     for d in datasets:
-        for model in ("S-CONV", "S-LOCAL", "3-FC"):
-            runs.append(Run("E1", d, model))
-        for beta in (None, *budget.betas):
-            seeds = budget.pair_seeds if d == "cifar10" else 1
-            runs += [Run("E1", d, "S-FC", beta=beta, seed=s) for s in range(seeds)]
+        runs += [Run("E1", d, model, seed=s) for model in ("S-CONV", "S-LOCAL", "3-FC") for s in seeds]
+        runs += [Run("E1", d, "S-FC", beta=beta, seed=s) for beta in (None, *budget.betas) for s in seeds]
     if "cifar10" in datasets:
         if budget.e4 and budget.match_lambda:
-            runs.append(Run("E4", "cifar10", "S-FC", beta=50.0, paper_lambda=True))
+            runs += [Run("E4", "cifar10", "S-FC", beta=50.0, paper_lambda=True, seed=s) for s in seeds]
         for model in budget.e5_models:
             beta = 50.0 if model == "S-FC" else None
-            runs += [Run("E5", "cifar10", model, beta=beta, permuted=p) for p in (False, True)]
+            runs += [Run("E5", "cifar10", model, beta=beta, permuted=p, seed=s) for p in (False, True) for s in seeds]
     return runs
 
 

@@ -51,7 +51,10 @@ class Budget:
     leak_pool: int
     clean_train_slice: int = 2000
     batch_size: int = 128
-    seed: int = 0
+    seed: int = 0                 # the seed of this run; `seeds` lists every run of the budget
+    # Spaced seeds: a run derives seed + 1 (test-time perturbations), seed + 100 (FCN stage) and seed + stage (the
+    # leak's splits), so runs 0, 1000 and 2000 never share a stream.
+    seeds: tuple[int, ...] = (0,)
 
 
 def _experiments(cnn0, fcn0, cnn1, fcn1, cnn2, fcn2, cnn3, fcn3, cnn_l, fcn_l):
@@ -62,9 +65,11 @@ def _experiments(cnn0, fcn0, cnn1, fcn1, cnn2, fcn2, cnn3, fcn3, cnn_l, fcn_l):
 BUDGETS = {
     "smoke": Budget(train=512, val=256, test=512, leak_pool=640, experiments=_experiments(
         Stage(1, 5), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1), Stage(1, 5), Stage(1, 5))),
+    # Exp 2's CNN runs as long as Exp 1's (16 epochs, the paper: 200 against up to 500), so R6 compares the two noise
+    # levels at equal training
     "cpu": Budget(train=10_000, val=2_000, test=10_000, leak_pool=12_500, experiments=_experiments(
-        Stage(20, 5), Stage(12, 5), Stage(16), Stage(12, 5), Stage(8), Stage(12, 5), Stage(4), Stage(4),
-        Stage(20, 5), Stage(10, 5))),
+        Stage(20, 5), Stage(12, 5), Stage(16), Stage(12, 5), Stage(16), Stage(12, 5), Stage(4), Stage(4),
+        Stage(20, 5), Stage(10, 5)), seeds=(0, 1000, 2000)),
     "paper": Budget(train=45_000, val=5_000, test=10_000, leak_pool=50_000, experiments=_experiments(
         Stage(500, 100), Stage(500, 100), Stage(200), Stage(200, 100), Stage(100), Stage(500, 100), Stage(50),
         Stage(50), Stage(500, 100), Stage(500, 100))),
@@ -302,8 +307,13 @@ def group(budget: Budget, exp: Experiment) -> str:
     return canonical(cnn_key(budget, parent(budget, exp)))
 
 
-def run_all(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
-    """Every stage of every experiment, in the order that lets each FCN find its CNN's checkpoint."""
+def run_all(budget: Budget, store, *, device: str = "cpu") -> dict[int, dict[str, dict]]:
+    """Every stage of every experiment for each seed of the budget: seed -> "experiment/stage" -> record."""
+    return {seed: run_seed(replace(budget, seed=seed), store, device=device) for seed in budget.seeds}
+
+
+def run_seed(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
+    """Every stage of every experiment of one seed, in the order that lets each FCN find its CNN's checkpoint."""
     clean = clean_split(budget, device)
     records: dict[str, dict] = {}
     for exp in budget.experiments:
@@ -317,7 +327,7 @@ def run_all(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
                 continue  # Exp 3 starts from Exp 2's CNN snapshot
             done = key in store
             if not done:
-                store.log(f"Exp {exp.name} {stage} (σ = {exp.sigma:g}):")
+                store.log(f"seed {budget.seed} Exp {exp.name} {stage} (σ = {exp.sigma:g}):")
             rec = store.run(key, lambda: fn(budget, exp, split, store, device, store.log))
             if not done:
                 h = rec["history"]
@@ -334,7 +344,7 @@ def run_all(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
                           f"({rec['seconds']:.0f} s)")
             records[f"{exp.name}/CNN continued"] = rec
     left = ", experiments of other shards left to them" if store.shard else ""
-    store.log(f"{len(store)} stages stored, {store.computed} trained now, {store.reused} reused{left}")
+    store.log(f"seed {budget.seed}: {len(store)} stages stored, {store.computed} trained now, {store.reused} reused{left}")
     return records
 
 
@@ -371,6 +381,10 @@ def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
                 return run_fcn(small, exp, fake_split(), scratch, "cpu", log=lambda s: None)["test_acc"]
             return run_control(small, exp, fake_split(), scratch, "cpu", log=lambda s: None, epochs=1)["test_acc"]
 
+    return [unit for seed in budget.seeds for unit in _planned_seed(replace(budget, seed=seed), store, step)]
+
+
+def _planned_seed(budget: Budget, store: Store | None, step) -> list[Planned]:
     out = []
     for exp in budget.experiments:
         n = int(budget.leak_pool * 0.8) if exp.leak else budget.train
@@ -384,7 +398,7 @@ def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
         for stage, key, length, make in stages:
             config = f"{stage} σ {'> 0' if exp.sigma else '= 0'} " \
                      f"{'early stopping' if length.patience is not None else 'fixed length'}{' leak' if exp.leak else ''}"
-            out.append(Planned(f"Exp {exp.name}", stage, key, make, (3, 32, 32), examples=length.epochs * n,
+            out.append(Planned(f"Exp {exp.name}", f"{stage} seed {budget.seed}", key, make, (3, 32, 32), examples=length.epochs * n,
                                evaluated=length.epochs * budget.val + evaluated,
                                steps=length.epochs * -(-n // budget.batch_size), config=config,
                                step=lambda e=exp.name, s=stage: step(e, s),

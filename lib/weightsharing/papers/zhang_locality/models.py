@@ -39,8 +39,11 @@ class TreeNet(nn.Module):
     OracleNet: one pair per layer for every output (both). FCNet: a dense matrix (neither).
     """
 
-    def __init__(self, *, kind: str, replicas: int, tile: int = 1, generator: torch.Generator | None = None):
-        """`replicas` independent inits, the whole stack repeated `tile` times (replica r = copy * replicas + i)."""
+    def __init__(self, *, kind: str, replicas: int, tile: int = 1, generators: list[torch.Generator] | None = None):
+        """`replicas` independent inits, the whole stack repeated `tile` times (replica r = copy * replicas + i).
+
+        `generators`, one per replica, draw each replica's init from its own stream: a replica's weights then depend
+        on its own seed only, never on how many replicas share the stack."""
         super().__init__()
         if kind not in TREE_MODELS:
             raise ValueError(f"unknown tree model {kind!r}: choose one of {', '.join(TREE_MODELS)}")
@@ -51,9 +54,15 @@ class TreeNet(nn.Module):
             shape = {"WeightNet": (m,), "LocalNet": (m // 2, 2), "OracleNet": (2,), "FCNet": (m // 2, m)}[kind]
             shapes.append(shape)
             fans.append(m if kind in ("WeightNet", "FCNet") else 2)
-        self.weights = nn.ParameterList(
-            nn.Parameter(((torch.rand(replicas, *s, generator=generator) * 2 - 1) / math.sqrt(f)).repeat(tile, *[1] * len(s)))
-            for s, f in zip(shapes, fans))
+        if generators is not None and len(generators) != replicas:
+            raise ValueError(f"{len(generators)} generators for {replicas} replicas: pass one per replica")
+        gens = generators or [None] * replicas
+
+        def init(shape, fan):
+            draw = torch.stack([torch.rand(*shape, generator=g) for g in gens])
+            return nn.Parameter(((draw * 2 - 1) / math.sqrt(fan)).repeat(tile, *[1] * len(shape)))
+
+        self.weights = nn.ParameterList(init(s, f) for s, f in zip(shapes, fans))
         if kind == "WeightNet":  # circulant index: W[j, i] = w[(i - 2j) mod m]
             for k in range(6):
                 m = 64 >> k
