@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from weightsharing import cli, runs
+from weightsharing import cli, runs, verdicts
 
 ROOT = runs.repo_root()
 CHAPTERS = cli.toc_notebooks(ROOT)
@@ -31,8 +31,14 @@ def test_committed_summary_has_the_designed_format(name):
     assert {"slug", "budget", "git_sha", "finished_at", "wall_seconds", "device", "torch_version", "claims",
             "tables"} <= set(s)
     assert s["slug"] == name and s["budget"] == "cpu" and s["claims"]
-    assert all(set(c) == {"id", "claim", "verdict", "evidence", "fragile", "runs_left_out", "decided_by"}
-               and c["verdict"] in runs.VERDICTS for c in s["claims"])
+    fields = {"id", "claim", "verdict", "evidence", "test", "n_runs", "regime", "cells", "newest_unit", "fragile",
+              "runs_left_out", "decided_by", "rule_changed_after_results", "rule_changed_at", "earlier_rule",
+              "earlier_verdict"}
+    assert all(set(c) == fields and c["verdict"] in verdicts.VERDICTS for c in s["claims"])
+    assert all(c["verdict"] in ("not assessed", "not run") or c["n_runs"] is None or c["n_runs"] >= verdicts.MIN_RUNS
+               for c in s["claims"])
+    assert all(c["regime"] is None or set(c["regime"]) == {"check", "passed"} for c in s["claims"])
+    assert all(c["verdict"] != "contradicted" or not c["regime"] or c["regime"]["passed"] for c in s["claims"])
     assert all(c["fragile"] in (True, False, None) and (c["fragile"] is True) == bool(c["decided_by"])
                for c in s["claims"])
     assert set(s["trained"]) == {"commits", "from", "to"} and sum(s["trained"]["commits"].values()) == s["units"]

@@ -54,7 +54,7 @@ def test_training_stops_after_three_decays_and_logs_train_accuracy():
     assert 0 <= out["test_acc"] <= 1 and len(out["layers"]) == 2
 
 
-def fake(acc_by_alpha: dict[float, dict[float, float]], drop: dict[float, float], seeds=4, noise=0.002):
+def fake(acc_by_alpha: dict[float, dict[float, float]], drop: dict[float, float], seeds=4, noise=0.002, late=0.001):
     rng = np.random.default_rng(0)
     rows = []
     for dataset in ("mnist", "cifar10"):
@@ -63,12 +63,14 @@ def fake(acc_by_alpha: dict[float, dict[float, float]], drop: dict[float, float]
                 e = noise * rng.standard_normal()
                 for a, v in accs.items():
                     rows.append(dict(experiment="E2-E3", dataset=dataset, hash="dirichlet", alpha=a, radius=None,
-                                     sparsity=s, seed=seed, test_acc=v + e, entropy=np.log(a + 2), layers=[]))
+                                     sparsity=s, seed=seed, test_acc=v + e, entropy=np.log(a + 2), layers=[],
+                                     label=f"Dirichlet α = {a:g}", late_change=late, finished_at="2026-01-01"))
                 base = max(accs.values())
                 for kind, r, v in (("neighborhood", 0, base + drop[s]), ("neighborhood", 10, base + drop[s] / 2),
                                    ("uniform", None, base), ("permuted_modulus", None, base)):
                     rows.append(dict(experiment="E2-E3", dataset=dataset, hash=kind, alpha=None, radius=r, sparsity=s,
-                                     seed=seed, test_acc=v + noise * rng.standard_normal(), entropy=6.9, layers=[]))
+                                     seed=seed, test_acc=v + noise * rng.standard_normal(), entropy=6.9, layers=[],
+                                     label=f"{kind} {r}", late_change=late, finished_at="2026-01-01"))
     return pd.DataFrame(rows)
 
 
@@ -82,10 +84,30 @@ def test_claims_hold_on_data_shaped_like_the_paper():
     assert v["C1"] == v["C2"] == v["C4"] == v["C5"] == v["C6"] == "holds"
 
 
-def test_claims_fail_on_reversed_data():
-    df = fake({0.1: {0.01: 0.9, 1: 0.8, 100: 0.5}, 0.9: {0.01: 0.9, 1: 0.88, 100: 0.85}}, {0.1: -0.03, 0.9: 0.0})
+def test_claims_are_contradicted_by_reversed_data_from_converged_runs():
+    df = fake({0.1: {0.01: 0.9, 1: 0.8, 100: 0.5}, 0.9: {0.01: 0.9, 1: 0.88, 100: 0.85}}, {0.1: -0.03, 0.9: -0.03})
     v = verdicts(df)
-    assert v["C1"] == "does not hold" and v["C4"] == "does not hold"
+    assert v["C1"] == "contradicted" and v["C4"] == "contradicted"
+
+
+def test_reversed_data_from_runs_still_learning_are_not_reproduced_at_this_budget():
+    df = fake({0.1: {0.01: 0.9, 1: 0.8, 100: 0.5}, 0.9: {0.01: 0.9, 1: 0.88, 100: 0.85}}, {0.1: -0.03, 0.9: -0.03},
+              late=0.05)  # training accuracy still moving 5 points over the last tenth of training
+    v = verdicts(df)
+    assert v["C1"] == "not reproduced at this budget" and v["C4"] == "not reproduced at this budget"
+
+
+def test_c3_has_a_branch_for_the_reversed_pattern():
+    # more concave when sparse than when dense: the opposite of the paper's pattern
+    rows = []
+    for s, curve in ((0.1, lambda h: 0.5 + 0.1 * h), (0.9, lambda h: 0.5 + 0.4 * h - 0.05 * h ** 2)):
+        for seed in range(4):
+            for a in (0.01, 0.1, 1, 10, 100):
+                h = np.log(a + 2)
+                rows.append(dict(experiment="E2-E3", dataset="mnist", hash="dirichlet", alpha=a, radius=None,
+                                 sparsity=s, seed=seed, test_acc=curve(h) + 0.001 * (seed - 1.5), entropy=h,
+                                 layers=[], label=f"Dirichlet α = {a:g}", late_change=0.0, finished_at="2026"))
+    assert verdicts(pd.DataFrame(rows))["C3"] == "contradicted"
 
 
 @pytest.mark.parametrize("budget", ["cpu", "paper"])

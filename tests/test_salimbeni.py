@@ -85,7 +85,8 @@ def fake_runs(acc: dict[str, float], noise=0.005, n=10, early_offset=None):
         for seed in range(n):
             a = mean + noise * rng.standard_normal()
             for experiment in ("E1: Table I", "E2: Fig. 5"):
-                rows.append({"experiment": experiment, "model": model, "seed": seed, "test_acc": a, "train_acc": 1.0})
+                rows.append({"experiment": experiment, "model": model, "seed": seed, "test_acc": a, "train_acc": 1.0,
+                             "finished_at": "2026-01-01", "unit": f"{model} {seed}"})
             start = a - (early_offset or {}).get(model, 0.05)
             for epoch in range(1, 26):
                 curves.append({"experiment": "E1: Table I", "model": model, "seed": seed, "epoch": epoch,
@@ -110,10 +111,15 @@ def test_claims_hold_on_data_shaped_like_the_paper():
 def test_claims_fail_when_the_data_contradict_them():
     reversed_al = dict(PAPER_LIKE, AL1=0.80, AL2=0.80, AL3=0.80, AL4=0.80, WS1=0.90)
     v = verdicts(*fake_runs(reversed_al))
-    assert v["S1"] == "does not hold" and v["S3"] == "does not hold" and v["S7"] == "does not hold"
+    assert v["S1"] == "contradicted" and v["S3"] == "contradicted" and v["S7"] == "contradicted"
+
+
+def test_s7_is_two_sided_a_large_deficit_of_ws1_contradicts_it():
+    v = verdicts(*fake_runs(dict(PAPER_LIKE, WS1=0.76)))
+    assert v["S7"] == "contradicted"  # the rule before passed any deficit of WS1
 
 
 def test_noisy_small_differences_are_inconclusive():
     tiny = {m: 0.85 for m in PAPER_LIKE}
     v = verdicts(*fake_runs(tiny, noise=0.02, n=3))
-    assert v["S1"] == "inconclusive" and v["S6"] == "inconclusive"
+    assert v["S1"] == "inconclusive" and v["S6"] == "inconclusive" and v["S7"] == "inconclusive"  # not "holds"

@@ -61,50 +61,6 @@ def test_test_accuracy_is_batch_independent_and_in_eval_mode():
     assert a == pytest.approx(expected) == metrics.test_accuracy(model, x, y, batch_size=50)
 
 
-def _mean_claim(runs: dict[str, float]):
-    """A toy chapter: claim T holds when the mean of the runs exceeds 0.5 by two standard errors."""
-    def claims_without(left_out):
-        kept = np.array([v for k, v in runs.items() if k != left_out])
-        s = metrics.spread(kept)
-        return [{"id": "T", "claim": "mean > 0.5", "evidence": f"{s}",
-                 "verdict": metrics.verdict(s.mean - 0.5 > 2 * s.se, 0.5 - s.mean > 2 * s.se)}]
-    return claims_without
-
-
-def test_a_verdict_one_outlier_decides_is_fragile_and_names_it():
-    runs = {"seed 0": 0.60, "seed 1": 0.61, "seed 2": 0.59, "seed 3": 0.05}  # seed 3 got stuck
-    (claim,) = metrics.leave_one_out(_mean_claim(runs), runs)
-    assert claim["verdict"] == "inconclusive" and claim["fragile"] is True
-    assert claim["decided_by"] == [{"run": "seed 3", "verdict": "holds"}]
-    assert "without seed 3 it would be 'holds'" in claim["evidence"] and claim["runs_left_out"] == 4
-
-
-def test_a_verdict_no_single_run_decides_is_robust():
-    runs = {"seed 0": 0.60, "seed 1": 0.61, "seed 2": 0.59, "seed 3": 0.62, "seed 4": 0.60}
-    (claim,) = metrics.leave_one_out(_mean_claim(runs), runs)
-    assert claim["verdict"] == "holds" and claim["fragile"] is False and claim["decided_by"] == []
-    assert "FRAGILE" not in claim["evidence"]
-
-
-def test_a_claim_that_disappears_without_a_run_rests_on_it():
-    def claims_without(left_out):
-        return [] if left_out == "the only run" else [{"id": "T", "claim": "c", "verdict": "holds", "evidence": "e"}]
-
-    (claim,) = metrics.leave_one_out(claims_without, ["the only run", "an unrelated run"])
-    assert claim["fragile"] is True and claim["decided_by"] == [{"run": "the only run", "verdict": "not run"}]
-
-
-def test_claims_that_cannot_be_recomputed_are_not_called_robust():
-    def claims_without(left_out):
-        if left_out == "needed":
-            raise KeyError("FCNet")
-        return [{"id": "T", "claim": "c", "verdict": "holds", "evidence": "e"}]
-
-    (claim,) = metrics.leave_one_out(claims_without, ["needed", "other"])
-    assert claim["fragile"] is None and "not assessed" in claim["evidence"]
-    assert metrics.fragility_counts([claim]) == {"robust": 0, "fragile": 0, "not assessed": 1}
-
-
 def test_binomial_interval_is_clopper_pearson():
     lo, hi = metrics.binomial_interval(1, 2)
     assert lo == pytest.approx(0.012579, abs=1e-6) and hi == pytest.approx(0.987421, abs=1e-6)

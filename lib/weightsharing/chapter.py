@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import metrics, plotting, runs, tables
+from . import plotting, runs, tables, verdicts
 from .errors import show_user_errors_briefly
 
 SMOKE_NOTE = ("**Smoke budget.** This page was executed with a few examples and one or two epochs, only to check "
@@ -70,23 +70,52 @@ class Chapter:
         self.glue("budget", self.budget_name)
 
     def show_claims(self, claims: list[dict]) -> None:
-        """The claims table (verdict, whether one run decides it, evidence); glues verdict_<id> and fragility_<id>
-        for the prose and the counts n_robust and n_fragile."""
+        """The claims table: verdict, the runs it rests on, the regime check, whether one run decides it, whether its
+        rule changed after the results (with the verdict before), and the evidence. Adds the rule's history to each
+        claim (in place, so the summary carries it); glues verdict_<id> and fragility_<id> and the counts."""
         import pandas as pd
         from IPython.display import display
 
         self.note_if_smoke()
-        shown = pd.DataFrame([{"id": c["id"], "claim": c["claim"], "verdict": c["verdict"],
+        verdicts.annotate(claims, self.slug, self.budget_name)
+        for c in claims:
+            if c["verdict"] == "not reproduced at this budget":
+                c["evidence"] += self.larger_run(c["id"])
+        shown = pd.DataFrame([{"id": c["id"], "claim": c["claim"], "verdict": c["verdict"], "runs": c.get("n_runs") or "—",
+                               "regime": regime_word(c.get("regime")),
                                "fragility": fragility_word(c.get("fragile")),
+                               "rule changed after results": (f"yes (before: {c['earlier_verdict'] or 'new claim'})"
+                                                              if c.get("rule_changed_after_results") else "no"),
                                "evidence": c["evidence"]} for c in claims])
         display(tables.show(shown))
         for c in claims:
             self.glue(f"verdict_{c['id']}", c["verdict"])
             self.glue(f"fragility_{c['id']}", fragility_word(c.get("fragile")))
-        counts = metrics.fragility_counts(claims)
+        counts = verdicts.fragility_counts(claims)
         self.glue("n_robust", counts["robust"])
         self.glue("n_fragile", counts["fragile"])
         self.glue("runs_left_out", max((c.get("runs_left_out", 0) for c in claims), default=0))
+        for word, n in verdicts.verdict_counts(claims).items():
+            self.glue(f"n_{word.replace(' ', '_')}", n)
+        self.glue("n_rule_changed", sum(bool(c.get("rule_changed_after_results")) for c in claims))
+
+    def larger_run(self, claim_id: str) -> str:
+        """The run that would decide a claim our budget cannot, with `plan`'s cost estimate of it."""
+        from . import planning
+        from .papers import paper
+
+        rule = verdicts.rules(self.slug).get(claim_id)
+        want = (rule.larger_run if rule else None) or {"budget": "paper", "experiments": []}
+        module = paper(self.slug)
+        units = module.planned(module.BUDGETS[want["budget"]])
+        if want.get("experiments"):
+            units = [u for u in units if u.experiment.startswith(tuple(want["experiments"]))]
+        if not units:
+            return ""
+        est = planning.estimate(units)
+        what = ", ".join(want.get("experiments") or ["every experiment"])
+        return (f". Would decide it: budget '{want['budget']}' ({what}; {len(est)} units), about "
+                f"{est.gpu_hours.sum():.1f} GPU hours on one {planning.ASSUMED_GPU[0]} by `plan`'s estimate")
 
     def finish(self, claims: list[dict], tables: dict[str, list[dict]]) -> None:
         """Write summary.json; the store keeps exactly the units this run of the notebook used."""
@@ -94,6 +123,12 @@ class Chapter:
         path = runs.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
                                   wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables)
         print(f"wrote {runs.shown(path)}: {self.store.computed} units computed, {self.store.reused} reused")
+
+
+def regime_word(regime: dict | None) -> str:
+    if not regime:
+        return "—"
+    return {True: "passed", False: "failed", None: "not measured"}[regime.get("passed")]
 
 
 def fragility_word(fragile: bool | None) -> str:

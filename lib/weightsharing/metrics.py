@@ -1,5 +1,5 @@
-"""Accuracies and the statistics behind every verdict: mean, std and s.e. over seeds, Welch tests, binomial
-intervals for rates, and the leave-one-run-out check that marks a verdict fragile."""
+"""Accuracies and the statistics behind every verdict: mean, std and s.e. over seeds, Welch and one-sample t tests
+with their degrees of freedom, equivalence tests (TOST), Holm's correction, exact binomial intervals for rates."""
 from __future__ import annotations
 
 import math
@@ -51,24 +51,157 @@ def spread(values) -> Spread:
     return Spread(float(v.mean()), std, std / math.sqrt(len(v)) if len(v) > 1 else float("nan"), len(v))
 
 
+ALPHA = 0.05  # every test in the book: two-sided 0.05, or one-sided 0.05 per side of an equivalence test
+
+
 @dataclass(frozen=True)
 class Comparison:
-    diff: float  # mean(a) - mean(b)
+    """A difference of means (or a mean against a reference) with its Welch t statistics."""
+    diff: float  # mean(a) - mean(b), or mean(a) - reference
     se: float
-    p: float     # two-sided Welch p-value; nan with fewer than 2 values per side
+    df: float    # Welch-Satterthwaite degrees of freedom (n - 1 for one sample); nan below 2 values per side
+    p: float     # two-sided p-value; nan with fewer than 2 values per side
+    test: str = "Welch"  # "Welch" (two samples) or "one-sample" (paired differences, a level against a value)
+
+    @property
+    def t(self) -> float:
+        return self.diff / self.se if self.se > 0 else math.copysign(math.inf, self.diff) if self.diff else 0.0
+
+    def p_above(self, margin: float = 0.0) -> float:
+        """One-sided p-value of H0: diff <= margin against H1: diff > margin."""
+        if not math.isfinite(self.df):
+            return float("nan")
+        if self.se == 0:
+            return 0.0 if self.diff > margin else 1.0
+        return float(stats.t.sf((self.diff - margin) / self.se, self.df))
+
+    def p_below(self, margin: float = 0.0) -> float:
+        """One-sided p-value of H0: diff >= margin against H1: diff < margin."""
+        if not math.isfinite(self.df):
+            return float("nan")
+        if self.se == 0:
+            return 0.0 if self.diff < margin else 1.0
+        return float(stats.t.cdf((self.diff - margin) / self.se, self.df))
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """Two-sided t interval of the difference."""
+        if not math.isfinite(self.df):
+            return float("nan"), float("nan")
+        half = float(stats.t.ppf(0.5 + level / 2, self.df)) * self.se
+        return self.diff - half, self.diff + half
+
+    def significant(self, alpha: float = ALPHA) -> int:
+        """+1 if the difference is significantly positive, -1 if significantly negative, 0 otherwise (two-sided)."""
+        return 0 if not self.p < alpha else 1 if self.diff > 0 else -1
 
     def __str__(self) -> str:
-        return f"{self.diff:+.3f} ± {self.se:.3f} (Welch p = {self.p:.2g})"
+        if not math.isfinite(self.df):
+            return f"{self.diff:+.3f} (one run: no test)"
+        return f"{self.diff:+.3f} ± {self.se:.3f} ({self.test} t = {self.t:.2f}, df = {self.df:.1f}, p = {self.p:.2g})"
 
 
 def welch(a, b) -> Comparison:
+    """Welch's unequal-variance t test of mean(a) - mean(b)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     diff = float(a.mean() - b.mean())
     if len(a) < 2 or len(b) < 2:
-        return Comparison(diff, float("nan"), float("nan"))
-    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue) if se > 0 else (0.0 if diff else 1.0)
-    return Comparison(diff, se, p)
+        return Comparison(diff, float("nan"), float("nan"), float("nan"))
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Comparison(diff, 0.0, float(len(a) + len(b) - 2), 0.0 if diff else 1.0)
+    df = se ** 4 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return Comparison(diff, se, float(df), float(2 * stats.t.sf(abs(diff) / se, df)))
+
+
+def one_sample(a, reference: float = 0.0) -> Comparison:
+    """Student's t test of mean(a) - reference (a paired difference, or a level against a stated value)."""
+    a = np.asarray(a, dtype=float)
+    diff = float(a.mean() - reference)
+    if len(a) < 2:
+        return Comparison(diff, float("nan"), float("nan"), float("nan"), "one-sample")
+    se = float(a.std(ddof=1)) / math.sqrt(len(a))
+    df = float(len(a) - 1)
+    if se == 0:
+        return Comparison(diff, 0.0, df, 0.0 if diff else 1.0, "one-sample")
+    return Comparison(diff, se, df, float(2 * stats.t.sf(abs(diff) / se, df)), "one-sample")
+
+
+def contrast(a: Comparison, b: Comparison) -> Comparison:
+    """a.diff - b.diff for two independent comparisons: se from both, Welch-Satterthwaite degrees of freedom."""
+    diff, se2 = a.diff - b.diff, a.se ** 2 + b.se ** 2
+    if not (math.isfinite(a.df) and math.isfinite(b.df)):
+        return Comparison(diff, float("nan"), float("nan"), float("nan"), "contrast")
+    if se2 == 0:
+        return Comparison(diff, 0.0, a.df + b.df, 0.0 if diff else 1.0, "contrast")
+    df = se2 ** 2 / (a.se ** 4 / a.df + b.se ** 4 / b.df)
+    se = math.sqrt(se2)
+    return Comparison(diff, se, float(df), float(2 * stats.t.sf(abs(diff) / se, df)), "contrast")
+
+
+def linear_contrast(groups: dict, weights: dict) -> Comparison:
+    """sum_m w_m mean(groups[m]) over independent groups, with its Welch-Satterthwaite t test: the generalisation
+    of Welch's test to any contrast of arm means (e.g. one mean gain against another sharing some arms)."""
+    terms = [(w, np.asarray(groups[m], dtype=float)) for m, w in weights.items() if w]
+    diff = float(sum(w * v.mean() for w, v in terms))
+    if any(len(v) < 2 for _, v in terms):
+        return Comparison(diff, float("nan"), float("nan"), float("nan"), "contrast")
+    parts = [(w ** 2 * v.var(ddof=1) / len(v), len(v) - 1) for w, v in terms]
+    var = sum(p for p, _ in parts)
+    if var == 0:
+        return Comparison(diff, 0.0, float(sum(d for _, d in parts)), 0.0 if diff else 1.0, "contrast")
+    df = var ** 2 / sum(p ** 2 / d for p, d in parts)
+    se = math.sqrt(var)
+    return Comparison(diff, se, float(df), float(2 * stats.t.sf(abs(diff) / se, df)), "contrast")
+
+
+def regression_term(x: np.ndarray, y: np.ndarray, column: int) -> Comparison:
+    """Ordinary least squares of y on the columns of x: coefficient `column` with its t test (n - p degrees of
+    freedom)."""
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    dof = len(y) - x.shape[1]
+    if dof <= 0:
+        return Comparison(float(coef[column]), float("nan"), float("nan"), float("nan"), "OLS")
+    sigma2 = float(((y - x @ coef) ** 2).sum()) / dof
+    se = math.sqrt(sigma2 * np.linalg.inv(x.T @ x)[column, column])
+    p = float(2 * stats.t.sf(abs(coef[column] / se), dof)) if se > 0 else float("nan")
+    return Comparison(float(coef[column]), se, float(dof), p, "OLS")
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """Two one-sided tests (TOST) that a difference lies within +-margin: equivalent when both reject at ALPHA."""
+    comparison: Comparison
+    margin: float
+    p: float  # the larger of the two one-sided p-values
+
+    @property
+    def equivalent(self) -> bool:
+        return self.p < ALPHA
+
+    def __str__(self) -> str:
+        lo, hi = self.comparison.interval(1 - 2 * ALPHA)
+        if not math.isfinite(lo):
+            return f"{self.comparison.diff:+.3f} (one run: no test) against ±{self.margin:g}"
+        return (f"{self.comparison.diff:+.3f}, 90 % CI [{lo:+.3f}, {hi:+.3f}] against ±{self.margin:g} "
+                f"(TOST p = {self.p:.2g}, df = {self.comparison.df:.1f})")
+
+
+def equivalence(c: Comparison, margin: float) -> Equivalence:
+    """TOST on a Welch or one-sample comparison: H1 is -margin < diff < margin."""
+    p = max(c.p_above(-margin), c.p_below(margin))
+    return Equivalence(c, margin, p if math.isfinite(p) else float("nan"))
+
+
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error control for a family of tests); nan stays nan."""
+    ps = list(pvalues)
+    order = sorted((i for i, p in enumerate(ps) if p == p), key=lambda i: ps[i])
+    m, out, running = len(order), [float("nan")] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        out[i] = running
+    return out
 
 
 def fgsm(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, lo: float = -1.0, hi: float = 1.0,
@@ -92,11 +225,6 @@ def fgsm(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, lo: float = -1.
             adv += (model((xb + eps * grad.sign()).clamp(lo, hi)).argmax(-1) == yb).sum().item()
         signs.append(grad.sign().to(torch.int8))
     return clean / len(x), adv / len(x), torch.cat(signs)
-
-
-def verdict(support: bool, against: bool) -> str:
-    """A claim holds when the data support it, does not hold when they significantly contradict it, else neither."""
-    return "holds" if support else "does not hold" if against else "inconclusive"
 
 
 def neighbour_distances(weight: torch.Tensor, grid: tuple[int, int], r: int) -> dict[str, float]:
@@ -134,53 +262,3 @@ def binomial_interval(k: int, n: int, *, level: float = 0.95) -> tuple[float, fl
     lo = float(stats.beta.ppf(tail, k, n - k + 1)) if k > 0 else 0.0
     hi = float(stats.beta.ppf(1 - tail, k + 1, n - k)) if k < n else 1.0
     return lo, hi
-
-
-def leave_one_out(claims_without: Callable[[Any], list[dict]], runs: Iterable, *,
-                  describe: Callable[[Any], str] = str, shown: int = 3) -> list[dict]:
-    """Each claim of `claims_without(None)` with its fragility: the claims are recomputed with each run of `runs`
-    left out in turn (`claims_without(run)`), and a verdict that changes for some run is fragile.
-
-    A claim that disappears or turns "not run" without a run needed that run's setting: a verdict that rests on a
-    single run is fragile too. If the claims cannot be computed at all without some run (an analysis that needs
-    every setting present), no claim can be called robust: those not already fragile are "not assessed" (None).
-    Adds `fragile`, `runs_left_out` and `decided_by` (each deciding run, described, with the verdict it would
-    leave) to every claim, and names the first `shown` deciding runs in its evidence.
-    """
-    base = claims_without(None)
-    deciders: dict[str, list[dict]] = {c["id"]: [] for c in base}
-    count, unassessed = 0, []
-    for run in runs:
-        try:
-            without = {c["id"]: c["verdict"] for c in claims_without(run)}
-        except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
-            unassessed.append(describe(run))
-            continue
-        count += 1
-        for c in base:
-            changed = without.get(c["id"], "not run")
-            if c["verdict"] != "not run" and changed != c["verdict"]:
-                deciders[c["id"]].append({"run": describe(run), "verdict": changed})
-    out = []
-    for c in base:
-        decided = deciders[c["id"]]
-        fragile = None if c["verdict"] == "not run" else True if decided else None if unassessed else False
-        c = {**c, "fragile": fragile, "runs_left_out": count, "decided_by": decided}
-        if decided:
-            named = "; ".join(f"without {d['run']} it would be '{d['verdict']}'" for d in decided[:shown])
-            more = f" (and {len(decided) - shown} more runs)" if len(decided) > shown else ""
-            c["evidence"] = f"{c['evidence']}. FRAGILE: {named}{more}"
-        elif fragile is None and c["verdict"] != "not run":
-            c["evidence"] = (f"{c['evidence']}. Fragility not assessed: the claims cannot be computed without "
-                             f"{unassessed[0]}" + (f" or {len(unassessed) - 1} other runs" if len(unassessed) > 1 else "")
-                             + " (the only run of its setting)")
-        out.append(c)
-    return out
-
-
-def fragility_counts(claims: Iterable[dict]) -> dict[str, int]:
-    """Robust, fragile and not-assessed (not run) verdicts among `claims`."""
-    claims = list(claims)
-    return {"robust": sum(c.get("fragile") is False for c in claims),
-            "fragile": sum(c.get("fragile") is True for c in claims),
-            "not assessed": sum(c.get("fragile") is None for c in claims)}

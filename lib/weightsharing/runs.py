@@ -47,7 +47,6 @@ from .errors import UserError
 
 T = TypeVar("T")
 BUDGET_NAMES = ("smoke", "cpu", "paper")
-VERDICTS = ("holds", "does not hold", "inconclusive", "not run")
 
 
 def repo_root() -> Path:
@@ -356,6 +355,8 @@ def strict(value):
 
 def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seconds: float,
                   claims: list[dict], tables: dict[str, list[dict]]) -> Path:
+    from .verdicts import VERDICTS
+
     bad = [c["id"] for c in claims if c["verdict"] not in VERDICTS]
     if bad:
         raise ValueError(f"claims {bad} have a verdict outside {VERDICTS}")

@@ -18,7 +18,9 @@ from torch import nn
 
 from .. import data, plotting
 from ..layers import HashedLinear, hash_index, hash_stats
-from ..metrics import binomial_interval, leave_one_out, test_accuracy, verdict, welch
+from ..metrics import (ALPHA, Comparison, binomial_interval, contrast, holm, one_sample, regression_term, test_accuracy,
+                       welch)
+from ..verdicts import Finding, judge, leave_one_out, newest, not_run, rules
 from ..planning import Planned
 from ..runs import Store, sweep
 from ..train import fit
@@ -273,7 +275,14 @@ def run_all(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFram
                           "test_acc": rec["test_acc"], "final_train_acc": rec["train_acc"][-1], "entropy": rec["entropy"],
                           "epochs_run": rec["epochs_run"], "lr_decays": len(rec["decayed_after_epochs"]),
                           "min_distinct_rows": min((l["distinct_rows"] for l in rec["layers"]), default=None),
+                          "late_change": late_change(rec["train_acc"]), "finished_at": rec.get("finished_at"),
                           "layers": rec["layers"], "seconds": rec["seconds"]} for run, rec in zip(runs, records)])
+
+
+def late_change(curve: list[float]) -> float:
+    """How much the training accuracy moved over the last tenth of training (at least one epoch)."""
+    back = max(1, math.ceil(len(curve) / 10))
+    return abs(curve[-1] - curve[-1 - back]) if len(curve) > back else float("nan")
 
 
 def sizes(run: Run, inputs: int | None = None) -> tuple[int, ...]:
@@ -343,7 +352,7 @@ def alpha_effect(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
         lo, hi = g.alpha.min(), g.alpha.max()
         c = welch(_acc(g, alpha=hi), _acc(g, alpha=lo))
         rho = stats.spearmanr(g.alpha, g.test_acc).statistic if g.alpha.nunique() > 1 else float("nan")
-        rows.append({"dataset": dataset, "sparsity": s, "rho": rho, "delta": c.diff, "delta_se": c.se,
+        rows.append({"dataset": dataset, "sparsity": s, "rho": rho, "delta": c.diff, "delta_se": c.se, "delta_df": c.df, "delta_p": c.p,
                      "acc_min_alpha": _acc(g, alpha=lo).mean(), "acc_max_alpha": _acc(g, alpha=hi).mean()})
     return pd.DataFrame(rows)
 
@@ -374,6 +383,7 @@ def radius_effect(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
         rows.append({"dataset": dataset, "sparsity": s, "modulus": mod.mean(), "uniform": uni.mean(),
                      "permuted_modulus": perm.mean() if len(perm) else None, "radius_drop": drop.mean(),
                      "radius_drop_se": drop.std(ddof=1) / math.sqrt(len(drop)) if len(drop) > 1 else float("nan"),
+                     "radius_drop_df": len(drop) - 1.0, "radius_drop_p": one_sample(drop).p,
                      "perm_minus_modulus": np.subtract(*_paired(perm, mod)).mean() if len(perm) else None,
                      "perm_minus_uniform": np.subtract(*_paired(perm, uni)).mean() if len(perm) else None})
     return pd.DataFrame(rows)
@@ -405,92 +415,109 @@ def stuck_rates(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _delta(row) -> Comparison:
+    """alpha_effect's or radius_effect's row as the comparison it was computed from."""
+    if hasattr(row, "delta_p"):
+        return Comparison(row.delta, row.delta_se, row.delta_df, row.delta_p)
+    return Comparison(row.radius_drop, row.radius_drop_se, row.radius_drop_df, row.radius_drop_p, "one-sample")
+
+
+def converged(df: pd.DataFrame) -> tuple[bool, str]:
+    """The regime check of every Chang claim: in each compared arm's median run, training accuracy moved by less
+    than 1 point over the last tenth of training."""
+    by_arm = df.groupby(["dataset", "label", "sparsity"]).late_change.median()
+    worst = by_arm.max()
+    return bool(worst < 0.01), (f"largest median change of training accuracy over the last tenth of training "
+                                f"{100 * worst:.2f} points over {len(by_arm)} arms (threshold 1)")
+
+
 def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
-    out = []
+    R, out = rules(SLUG), []
+    finished = df.finished_at
+
+    def finding(support, against, evidence, runs, n_runs, cells=()):
+        ok, why = converged(runs)
+        return Finding(support, against, evidence, n_runs, ok, why, tuple(cells), newest(finished[runs.index]))
+
+    d = main_runs(df, "mnist")
+    dir_m = d[d.hash == "dirichlet"]
     a = alpha_effect(df, "mnist")
-    ok = [(r.rho > 0 and r.delta > 2 * r.delta_se) for r in a.itertuples()]
-    bad = [(r.delta < 0 and -r.delta > 2 * r.delta_se) for r in a.itertuples()]
-    out.append({"id": "C1", "claim": "MNIST: a larger Dirichlet α (more balanced sharing) raises accuracy at every sparsity",
-                "verdict": verdict(bool(ok) and all(ok), any(bad)),
-                "evidence": "; ".join(f"s = {r.sparsity:g}: ρ = {r.rho:+.2f}, acc(max α) − acc(min α) = {r.delta:+.3f} ± "
-                                      f"{r.delta_se:.3f}" for r in a.itertuples())})
+    if len(a):
+        holm_p = holm(_delta(r).p for r in a.itertuples())
+        support = all(_delta(r).p < ALPHA and r.delta > 0 for r in a.itertuples())
+        against = any(r.delta < 0 and hp < ALPHA for r, hp in zip(a.itertuples(), holm_p))
+        arms = dir_m[dir_m.alpha.isin([dir_m.alpha.min(), dir_m.alpha.max()])]
+        out.append(judge(R["C1"], finding(support, against, "acc(max α) − acc(min α): " + "; ".join(
+            f"s = {r.sparsity:g}: {_delta(r)} (Holm p = {hp:.2g})" for r, hp in zip(a.itertuples(), holm_p)),
+            arms, int(arms.groupby(["sparsity", "alpha"]).size().min()), [f"s = {s:g}" for s in a.sparsity])))
+    else:
+        out.append(not_run(R["C1"], "no MNIST Dirichlet runs in this budget"))
 
     c = alpha_effect(df, "cifar10")
     if len(c) >= 2:
         low, high = c.iloc[0], c.iloc[-1]
-        se = math.hypot(low.delta_se, high.delta_se)
-        out.append({"id": "C2", "claim": "CIFAR-10 (reduced): a larger α helps a little when sparse and a lot at low sparsity",
-                    "verdict": verdict(low.delta > high.delta + 2 * se and high.delta >= 0, low.delta < high.delta - 2 * se),
-                    "evidence": f"Δ(s = {low.sparsity:g}) = {low.delta:+.3f} ± {low.delta_se:.3f}; "
-                                f"Δ(s = {high.sparsity:g}) = {high.delta:+.3f} ± {high.delta_se:.3f} (reduced CIFAR-10 net)"})
+        diff = contrast(_delta(low), _delta(high))
+        dc = main_runs(df, "cifar10")
+        dc = dc[(dc.hash == "dirichlet") & dc.sparsity.isin([low.sparsity, high.sparsity])]
+        arms = dc[dc.alpha.isin([dc.alpha.min(), dc.alpha.max()])]
+        out.append(judge(R["C2"], finding(
+            diff.significant() > 0 and _delta(high).significant() >= 0, diff.significant() < 0,
+            f"Δ(s = {low.sparsity:g}) = {_delta(low)}; Δ(s = {high.sparsity:g}) = {_delta(high)}; "
+            f"difference {diff} (reduced CIFAR-10 net)", arms, int(arms.groupby(["sparsity", "alpha"]).size().min()))))
     else:
-        out.append({"id": "C2", "claim": "CIFAR-10: α helps a little when sparse, a lot at low sparsity",
-                    "verdict": "not run", "evidence": "this budget has fewer than two CIFAR-10 sparsities with α runs"})
+        out.append(not_run(R["C2"], "this budget has fewer than two CIFAR-10 sparsities with α runs"))
 
-    d = main_runs(df, "mnist")
-    d = d[d.hash == "dirichlet"]
-    quad = {}
-    for s, g in d.groupby("sparsity"):
-        if g.alpha.nunique() >= 3:
-            X = np.column_stack([np.ones(len(g)), g.entropy, g.entropy ** 2])
-            coef, res, *_ = np.linalg.lstsq(X, g.test_acc, rcond=None)
-            dof = len(g) - 3
-            sigma2 = float(((g.test_acc - X @ coef) ** 2).sum()) / dof if dof > 0 else float("nan")
-            se = math.sqrt(sigma2 * np.linalg.inv(X.T @ X)[2, 2]) if dof > 0 else float("nan")
-            p = 2 * stats.t.sf(abs(coef[2] / se), dof) if dof > 0 and se > 0 else float("nan")
-            quad[s] = (coef[2], p)
+    quad = {s: regression_term(np.column_stack([np.ones(len(g)), g.entropy, g.entropy ** 2]), g.test_acc.to_numpy(), 2)
+            for s, g in dir_m.groupby("sparsity") if g.alpha.nunique() >= 3}
     if len(quad) >= 2:
         lo, hi = min(quad), max(quad)
-        concave_low = quad[lo][0] < 0 and quad[lo][1] < 0.05
-        concave_high = quad[hi][0] < 0 and quad[hi][1] < 0.05
-        out.append({"id": "C3", "claim": "MNIST accuracy vs entropy: roughly linear when sparse, concave at low sparsity "
-                                         "(exploratory in the paper)",
-                    "verdict": verdict(concave_low and not concave_high, quad[lo][0] > 0 and quad[lo][1] < 0.05),
-                    "evidence": "; ".join(f"s = {s:g}: quadratic term {q:+.4f} (p = {p:.2g})" for s, (q, p) in quad.items())})
+        diff = contrast(quad[lo], quad[hi])
+        out.append(judge(R["C3"], finding(
+            quad[lo].significant() < 0 and diff.significant() < 0,
+            diff.significant() > 0 or quad[lo].significant() > 0,
+            "; ".join(f"s = {s:g}: quadratic term {q}" for s, q in quad.items())
+            + f"; q(s = {lo:g}) − q(s = {hi:g}) = {diff}", dir_m[dir_m.sparsity.isin([lo, hi])],
+            int(dir_m[dir_m.sparsity.isin([lo, hi])].groupby(["sparsity", "alpha"]).size().min()))))
     else:
-        out.append({"id": "C3", "claim": "MNIST accuracy vs entropy: linear when sparse, concave when dense",
-                    "verdict": "not run", "evidence": "needs at least 3 α values at 2 sparsities"})
+        out.append(not_run(R["C3"], "needs at least 3 α values at 2 sparsities"))
 
-    evidence, ok, against = [], True, False
+    tests, used, evidence = {}, [], []
     for dataset in ("mnist", "cifar10"):
         m = main_runs(df, dataset)
-        pooled_mod, pooled_uni = [], []
-        for s, g in m.groupby("sparsity"):
+        drops = []
+        for _, g in m.groupby("sparsity"):
             mod, uni = _paired(_by_seed(g, hash="neighborhood", radius=0), _by_seed(g, hash="uniform"))
-            pooled_mod += list(mod)
-            pooled_uni += list(uni)
-        nb = m[m.hash.isin(["neighborhood", "uniform"])]
-        r = nb.radius.fillna(10 ** 6)
-        rho = stats.spearmanr(r, nb.test_acc).statistic if r.nunique() > 1 else float("nan")
-        if len(pooled_mod) >= 2:
-            t = stats.ttest_rel(pooled_mod, pooled_uni)
-            diff = float(np.mean(np.subtract(pooled_mod, pooled_uni)))
-            ok &= diff > 0 and t.pvalue < 0.05 and rho < 0
-            against |= diff < 0 and t.pvalue < 0.05
-            evidence.append(f"{dataset}: acc(r = 0) − acc(uniform) = {diff:+.4f} (paired p = {t.pvalue:.2g}), "
-                            f"ρ(r, acc) = {rho:+.2f}")
-        else:
-            ok = False
-            evidence.append(f"{dataset}: too few paired runs")
-    out.append({"id": "C4", "claim": "A larger Neighborhood radius (less deterministic sharing) lowers accuracy, both datasets",
-                "verdict": verdict(ok, against), "evidence": "; ".join(evidence)})
+            drops += list(np.subtract(mod, uni))
+        if len(drops):
+            tests[dataset] = one_sample(drops)
+            used.append(m[(m.hash == "uniform") | ((m.hash == "neighborhood") & (m.radius == 0))])
+    if tests:
+        holm_p = dict(zip(tests, holm(t.p for t in tests.values())))
+        arms = pd.concat(used)
+        out.append(judge(R["C4"], finding(
+            len(tests) == 2 and all(t.significant() > 0 for t in tests.values()),
+            any(t.diff < 0 and holm_p[d] < ALPHA for d, t in tests.items()),
+            "; ".join(f"{d}: acc(r = 0) − acc(uniform), paired over sparsities and seeds, {t} (Holm p = {holm_p[d]:.2g})"
+                      for d, t in tests.items()), arms,
+            int(arms.groupby(["dataset", "label", "sparsity"]).size().min()), list(tests))))
+    else:
+        out.append(not_run(R["C4"], "no paired r = 0 and uniform runs"))
 
     rad = radius_effect(df, "mnist")
     if len(rad) >= 2:
         low, high = rad.iloc[0], rad.iloc[-1]
-        se = math.hypot(low.radius_drop_se, high.radius_drop_se)
-        out.append({"id": "C5", "claim": "MNIST: the radius effect is smaller at higher sparsity",
-                    "verdict": verdict(high.radius_drop < low.radius_drop - 2 * se, high.radius_drop > low.radius_drop + 2 * se),
-                    "evidence": f"acc(r = 0) − acc(uniform): s = {low.sparsity:g} {low.radius_drop:+.4f} ± {low.radius_drop_se:.4f}, "
-                                f"s = {high.sparsity:g} {high.radius_drop:+.4f} ± {high.radius_drop_se:.4f}"})
+        diff = contrast(_delta(low), _delta(high))
+        arms = d[d.sparsity.isin([low.sparsity, high.sparsity]) & ((d.hash == "uniform") | ((d.hash == "neighborhood") & (d.radius == 0)))]
+        out.append(judge(R["C5"], finding(
+            diff.significant() > 0, diff.significant() < 0,
+            f"acc(r = 0) − acc(uniform): s = {low.sparsity:g} {_delta(low)}, s = {high.sparsity:g} {_delta(high)}; "
+            f"difference {diff}", arms, int(arms.groupby(["label", "sparsity"]).size().min()))))
     else:
-        out.append({"id": "C5", "claim": "MNIST: the radius effect is smaller at higher sparsity", "verdict": "not run",
-                    "evidence": "needs two sparsities"})
+        out.append(not_run(R["C5"], "needs two sparsities"))
 
     worst = max(checks.values())
-    out.append({"id": "C6", "claim": "Dense, convolutional and recurrent layers are ArbNets (identity, Toeplitz, modulus hashes)",
-                "verdict": "holds" if worst < 1e-5 else "does not hold",
-                "evidence": "; ".join(f"{k}: max abs error {v:.1e}" for k, v in checks.items())})
+    out.append(judge(R["C6"], Finding(worst < 1e-5, worst >= 1e-5,
+                                      "; ".join(f"{k}: max abs error {v:.1e}" for k, v in checks.items()), None)))
     return out
 
 

@@ -18,8 +18,10 @@ from torch import nn
 
 from .. import data, plotting
 from ..planning import Planned
-from ..runs import Store, sweep
-from ..metrics import binary_accuracy, binomial_interval, binomial_se, leave_one_out, spread, verdict, welch
+from ..runs import Store, canonical, sweep
+from ..metrics import (ALPHA, binary_accuracy, binomial_interval, binomial_se, equivalence, holm, linear_contrast,
+                       one_sample, spread, welch)
+from ..verdicts import Finding, judge, leave_one_out, newest, not_run, rules
 from ..train import columns, fit
 
 SLUG = "salimbeni_pairs"
@@ -309,7 +311,8 @@ def run(budget: Budget, store: Store, *, mnist: data.Dataset, device: str = "cpu
     rows, curves = [], []
     for (experiment, arm, protocol, seed), r in zip(plan, records):
         rows.append({"experiment": experiment, "model": arm.name, "lr": arm.lr, "seed": seed, "params": r["params"],
-                     "test_acc": r["test_acc"], "train_acc": r["train_acc"], "seconds": r["seconds"]})
+                     "test_acc": r["test_acc"], "train_acc": r["train_acc"], "seconds": r["seconds"],
+                     "finished_at": r.get("finished_at"), "unit": canonical(item_key((experiment, arm, protocol, seed), budget))})
         curves.append(pd.DataFrame(r["history"]).assign(experiment=experiment, model=arm.name, seed=seed))
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
 
@@ -371,83 +374,120 @@ def early_mean(curves: pd.DataFrame, model: str, epochs: int = 5) -> np.ndarray:
 
 
 
+def fitted(df: pd.DataFrame, experiment: str, models) -> tuple[bool, str]:
+    """The regime check of every claim: each compared arm's median final training accuracy is at least 0.95."""
+    sub = df[(df.experiment == experiment) & df.model.isin(list(models))]
+    med = sub.groupby("model").train_acc.median()
+    return bool((med >= 0.95).all()), (f"lowest median final training accuracy {med.min():.3f} ({med.idxmin()}) "
+                                        f"over {len(med)} arms (threshold 0.95)")
+
+
 def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
-    acc = final(df)
-    out = []
+    R, acc, out = rules(SLUG), final(df), []
+    e1 = df[df.experiment == "E1: Table I"]
+
+    def finding(support, against, evidence, models, experiment="E1: Table I", frame=e1):
+        ok, why = fitted(df, experiment, models)
+        used = frame[frame.model.isin(list(models))]
+        return Finding(support, against, evidence, int(used.groupby("model").size().reindex(list(models)).fillna(0).min()),
+                       ok, why, tuple(models), newest(used.finished_at))
 
     al = {a: welch(acc[a], acc[b]) for a, b in COUNTERPART.items()}
-    out.append({"id": "S1", "claim": "Auxiliary loss improves every model over its counterpart (by about 5-8 points)",
-                "verdict": verdict(all(c.diff > 0 and c.p < 0.05 for c in al.values()),
-                                    any(c.diff < 0 and c.p < 0.05 for c in al.values())),
-                "evidence": "; ".join(f"{a} - {COUNTERPART[a]} = {c}" for a, c in al.items())})
+    al_holm = dict(zip(al, holm(c.p for c in al.values())))
+    out.append(judge(R["S1"], finding(
+        all(c.significant() > 0 for c in al.values()), any(c.diff < 0 and al_holm[a] < ALPHA for a, c in al.items()),
+        "; ".join(f"{a} − {COUNTERPART[a]} = {c} (Holm p = {al_holm[a]:.2g})" for a, c in al.items()),
+        {*COUNTERPART, *COUNTERPART.values()})))
 
     ws = {a: welch(acc[a], acc[b]) for a, b in WS_GAIN.items()}
-    ws_gain, al_gain = np.mean([c.diff for c in ws.values()]), np.mean([c.diff for c in al.values()])
-    out.append({"id": "S2", "claim": "Weight sharing gives a smaller gain than the auxiliary loss",
-                "verdict": verdict(all(c.diff > 0 for c in ws.values()) and ws_gain < al_gain,
-                                    any(c.diff < 0 and c.p < 0.05 for c in ws.values()) or ws_gain >= al_gain),
-                "evidence": "; ".join(f"{a} - {b} = {ws[a]}" for a, b in WS_GAIN.items())
-                + f"; mean WS gain {ws_gain:+.3f} vs mean AL gain {al_gain:+.3f}"})
+    weights: dict[str, float] = {}
+    for sign, pairs in ((1, COUNTERPART), (-1, WS_GAIN)):  # mean AL gain minus mean WS gain, as one contrast
+        for a, b in pairs.items():
+            weights[a] = weights.get(a, 0) + sign / 4
+            weights[b] = weights.get(b, 0) - sign / 4
+    gap = linear_contrast(acc, weights)
+    out.append(judge(R["S2"], finding(
+        gap.significant() > 0 and not any(c.significant() < 0 for c in ws.values()), gap.significant() < 0,
+        "; ".join(f"{a} − {b} = {ws[a]}" for a, b in WS_GAIN.items()) + f"; mean AL gain − mean WS gain = {gap}",
+        {*COUNTERPART, *COUNTERPART.values(), *WS_GAIN, *WS_GAIN.values()})))
 
     means = {m: v.mean() for m, v in acc.items()}
+    others = [m for m in acc if m not in ("AL3", "AL4")]
+    vs = {(h, m): welch(acc[h], acc[m]) for h in ("AL4", "AL3") for m in others}
+    al4_vs = {m: welch(acc["AL4"], acc[m]) for m in acc if m != "AL4"}
+    al4_holm = dict(zip(al4_vs, holm(c.p for c in al4_vs.values())))
     ranking = sorted(means, key=means.get, reverse=True)
-    best = ranking[0]
-    vs_best = welch(acc[best], acc["AL4"])
-    out.append({"id": "S3", "claim": "The hybrid models are best; AL4 (CNN + WS + AL) is the best model",
-                "verdict": verdict(best == "AL4" and set(ranking[:2]) == {"AL3", "AL4"},
-                                    best != "AL4" and vs_best.p < 0.05),
-                "evidence": "ranking by mean: " + " > ".join(f"{m} {means[m]:.3f}" for m in ranking[:4])
-                + ("" if best == "AL4" else f"; {best} - AL4 = {vs_best}")})
+    (weak_h, weak_m), weak = min(vs.items(), key=lambda kv: kv[1].diff)
+    out.append(judge(R["S3"], finding(
+        ranking[0] == "AL4" and all(c.significant() > 0 for c in vs.values()),
+        any(c.diff < 0 and al4_holm[m] < ALPHA for m, c in al4_vs.items()),
+        "ranking by mean: " + " > ".join(f"{m} {means[m]:.3f}" for m in ranking[:4])
+        + f"; AL4 − AL3 = {al4_vs['AL3']}; weakest hybrid margin over a non-hybrid: {weak_h} − {weak_m} = {weak}",
+        list(acc))))
 
-    levels = {g: (np.concatenate([acc[m] for m in models]), target) for g, (models, target) in ABSTRACT_LEVELS.items()}
-    off = {g: (v.mean() - t, spread(v).se) for g, (v, t) in levels.items()}
-    out.append({"id": "S4", "claim": "Levels: FCNN about 0.80, WS 0.82, AL 0.88, AL + WS 0.91 (each within 0.02)",
-                "verdict": verdict(all(abs(d) <= 0.02 for d, _ in off.values()),
-                                    any(abs(d) > 0.02 + 2 * se for d, se in off.values())),
-                "evidence": "; ".join(f"{g}: {levels[g][0].mean():.3f} (stated {levels[g][1]:.2f}, "
-                                      f"off by {d:+.3f} ± {se:.3f})" for g, (d, se) in off.items())})
+    level = {g: one_sample(np.concatenate([acc[m] for m in models]), target)
+             for g, (models, target) in ABSTRACT_LEVELS.items()}
+    eq = {g: equivalence(c, 0.02) for g, c in level.items()}
+    beyond = {g: min(c.p_above(0.02), c.p_below(-0.02)) for g, c in level.items()}
+    beyond_holm = dict(zip(beyond, holm(beyond.values())))
+    out.append(judge(R["S4"], finding(
+        all(e.equivalent for e in eq.values()), any(p < ALPHA for p in beyond_holm.values()),
+        "; ".join(f"{g} (stated {ABSTRACT_LEVELS[g][1]:.2f}): ours − stated {eq[g]}; beyond the margin Holm p = "
+                  f"{beyond_holm[g]:.2g}" for g in eq),
+        [m for models, _ in ABSTRACT_LEVELS.values() for m in models])))
 
     fig5 = final(df, "E2: Fig. 5")
-    fig5_means = {m: v.mean() for m, v in fig5.items()}
-    fig5_medians = [np.median(v) for v in fig5.values()]
-    spread5 = max(fig5_means.values()) - min(fig5_means.values())
-    n_collapsed = sum(collapsed(df, "E2: Fig. 5", m) for m in fig5)
-    out.append({"id": "S5", "claim": "FCNN width, depth or splitting per image barely matter (Fig. 5)",
-                "verdict": "holds" if spread5 <= 0.05 else "does not hold",
-                "evidence": f"spread of final means across {len(fig5_means)} configurations {spread5:.3f} "
-                            f"(rule: <= 0.05; the notebook's 0.792-0.840 spread is 0.048); lowest "
-                            f"{min(fig5_means, key=fig5_means.get)}, highest {max(fig5_means, key=fig5_means.get)}; "
-                            f"{n_collapsed} collapsed run(s) (final train accuracy < {COLLAPSED}); spread of the "
-                            f"medians {max(fig5_medians) - min(fig5_medians):.3f}"})
+    pairs = [(a, b) for i, a in enumerate(fig5) for b in list(fig5)[i + 1:]]
+    if pairs:
+        tests = {(a, b): welch(fig5[a], fig5[b]) for a, b in pairs}
+        eq5 = {k: equivalence(c, 0.05) for k, c in tests.items()}
+        out5 = dict(zip(tests, holm(min(c.p_above(0.05), c.p_below(-0.05)) for c in tests.values())))
+        worst = max(eq5, key=lambda k: eq5[k].p)
+        n_collapsed = sum(collapsed(df, "E2: Fig. 5", m) for m in fig5)
+        e2 = df[df.experiment == "E2: Fig. 5"]
+        out.append(judge(R["S5"], finding(
+            all(e.equivalent for e in eq5.values()), any(p < ALPHA for p in out5.values()),
+            f"{sum(e.equivalent for e in eq5.values())} of {len(eq5)} pairs of configurations equivalent within ±0.05; "
+            f"least equivalent: {worst[0]} − {worst[1]} = {eq5[worst]}; smallest Holm p beyond the margin "
+            f"{min(out5.values()):.2g}; {n_collapsed} collapsed run(s) (final training accuracy < {COLLAPSED})",
+            list(fig5), "E2: Fig. 5", e2)))
+    else:
+        out.append(not_run(R["S5"], "no Fig. 5 configurations in this budget"))
 
-    early = {a: welch(early_mean(curves, a), early_mean(curves, b)) for a, b in (("WS2", "FCNN3"), ("WS3", "WS1"))}
-    out.append({"id": "S6", "claim": "Weight sharing enables faster convergence (mean test accuracy, epochs 1-5)",
-                "verdict": verdict(all(c.diff > 0 and c.p < 0.05 for c in early.values()),
-                                    any(c.diff < 0 and c.p < 0.05 for c in early.values())),
-                "evidence": "; ".join(f"{a} - {b} over epochs 1-5 = {early[a]}"
-                                      for a, b in (("WS2", "FCNN3"), ("WS3", "WS1")))})
+    early = {(a, b): welch(early_mean(curves, a), early_mean(curves, b)) for a, b in (("WS2", "FCNN3"), ("WS3", "WS1"))}
+    early_holm = dict(zip(early, holm(c.p for c in early.values())))
+    out.append(judge(R["S6"], finding(
+        all(c.significant() > 0 for c in early.values()), any(c.diff < 0 and early_holm[k] < ALPHA for k, c in early.items()),
+        "; ".join(f"{a} − {b} over epochs 1-5 = {c} (Holm p = {early_holm[a, b]:.2g})" for (a, b), c in early.items()),
+        ["WS2", "FCNN3", "WS3", "WS1"])))
 
     cnn = welch(acc["WS1"], acc["FCNN3"])
-    out.append({"id": "S7", "claim": "The CNN brings no large improvement over the split FCNN (WS1 about FCNN3)",
-                "verdict": "holds" if cnn.diff < 0.015 else "does not hold",
-                "evidence": f"WS1 - FCNN3 = {cnn} (rule: < +0.015)"})
+    eq7 = equivalence(cnn, 0.015)
+    out.append(judge(R["S7"], finding(
+        eq7.equivalent, min(cnn.p_above(0.015), cnn.p_below(-0.015)) < ALPHA,
+        f"WS1 − FCNN3 = {cnn}; equivalence {eq7}", ["WS1", "FCNN3"])))
     return out
 
 
 def verdicts(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
-    """`claims` with each verdict's fragility: every run (one model, one seed, in one experiment) left out in turn."""
-    def without(i):
-        if i is None:
-            return claims(df, curves)
-        r = df.loc[i]
-        keep = ~((curves.experiment == r.experiment) & (curves.model == r.model) & (curves.seed == r.seed))
-        return claims(df.drop(index=i), curves[keep])
+    """`claims` with each verdict's fragility: every unit (one model, protocol and seed) left out in turn, once
+    however many experiments share it."""
+    first = df.drop_duplicates("unit")
 
-    def describe(i):
-        r = df.loc[i]
+    def without(unit):
+        if unit is None:
+            return claims(df, curves)
+        gone = df[df.unit == unit]
+        keep = ~pd.Series(False, index=curves.index)
+        for r in gone.itertuples():
+            keep &= ~((curves.experiment == r.experiment) & (curves.model == r.model) & (curves.seed == r.seed))
+        return claims(df[df.unit != unit], curves[keep])
+
+    def describe(unit):
+        r = first[first.unit == unit].iloc[0]
         return f"{r.model} seed {r.seed} ({r.experiment.split(':')[0]}{', collapsed' if r.train_acc < COLLAPSED else ''})"
 
-    return leave_one_out(without, df.index, describe=describe)
+    return leave_one_out(without, first.unit, describe=describe)
 
 
 def collapse_rates(df: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...metrics import leave_one_out, verdict
+from ...metrics import ALPHA, equivalence, holm, linear_contrast, one_sample, welch
+from ...verdicts import Finding, judge, leave_one_out, newest, not_run, rules
+from .runs import CLASSES, SLUG
 from .models import (MODELS, build, dense_counts, layer1_reference_counts, matched_width, s_fc_params,
                      three_fc_params, trainable)
 
@@ -84,7 +86,7 @@ def accuracy_stats(values, n_test: int) -> dict:
     v = np.asarray(values, dtype=float)
     p = float(v.mean())
     seed_var = float(v.var(ddof=1)) / len(v) if len(v) > 1 else 0.0
-    return {"mean": p, "std": float(v.std(ddof=1)) if len(v) > 1 else None, "n": len(v),
+    return {"mean": p, "std": float(v.std(ddof=1)) if len(v) > 1 else None, "n": len(v), "values": v,
             "se": math.sqrt(seed_var + p * (1 - p) / n_test)}
 
 
@@ -146,173 +148,185 @@ def final_nonzeros(df: pd.DataFrame, alpha: int, classes: dict[str, int]) -> pd.
 
 # ---------------------------------------------------------------------------------------------- claims
 
-def _diff(a: dict, b: dict) -> tuple[float, float]:
-    return a["mean"] - b["mean"], math.hypot(a["se"], b["se"])
+def sgd_fits(df: pd.DataFrame) -> tuple[bool, str]:
+    """The regime check of every claim: the median SGD S-FC run ends with training accuracy >= 95 % per dataset."""
+    sgd = e1(df)
+    sgd = sgd[(sgd.model == "S-FC") & (sgd.optimizer == "SGD")]
+    med = sgd.groupby("dataset").final_train_acc.median()
+    if not len(med):
+        return False, "no SGD S-FC runs"
+    return bool((med >= 0.95).all()), ("median final training accuracy of SGD S-FC: "
+                                       + ", ".join(f"{d} {100 * v:.1f} %" for d, v in med.items()) + " (threshold 95 %)")
 
 
-def _fmt(x: float, se: float) -> str:
-    return f"{100 * x:+.2f} ± {100 * se:.2f} pts"
-
-
-def claims(df: pd.DataFrame, *, n_test: dict[str, int], alpha: int, classes: dict[str, int], scale: str) -> list[dict]:
-    """N1-N7 and A1-A3 with the spec's rules (section 1). `scale` is appended to claims the budget cannot reach."""
-    acc = accuracies(df, n_test)
-    datasets = sorted({d for d, _, _ in acc}, key=DATASETS.index)
+def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
+    """N1-N7, A1 and A2 by the rules of papers/claims/neyshabur_betalasso.yml."""
+    R, t1 = rules(SLUG), e1(df)
+    datasets = sorted(t1.dataset.unique(), key=DATASETS.index)
+    regime, regime_why = sgd_fits(df)
     out = []
 
-    def claim(cid, text, verdict_, evidence, *, scaled=True):
-        out.append({"id": cid, "claim": text + (f" ({scale})" if scale and scaled else ""), "verdict": verdict_,
-                    "evidence": evidence})
+    def arm(d, model, training="SGD", frame=t1):
+        return frame[(frame.dataset == d) & (frame.model == model) & (frame.training == training)]
 
-    def get(d, m, t="SGD"):
-        return acc.get((d, m, t))
+    def acc(d, model, training="SGD"):
+        return arm(d, model, training).test_acc.to_numpy()
 
-    # N1: (CONV - LOCAL) < (LOCAL - FC) and FC > 3-FC, each beyond 2 s.e., on every dataset run
-    ok, bad, ev = [], [], []
+    def finding(support, against, evidence, arms, cells=()):
+        n_runs = min((len(a) for a in arms), default=0)
+        return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells),
+                       newest(*(a.finished_at for a in arms)))
+
+    def have(d, *rows):
+        return all(len(arm(d, *r)) for r in rows)
+
+    # N1
+    tests, ev, arms, cells = {}, [], [], []
     for d in datasets:
-        conv, local, fc, fc3 = (get(d, m) for m in ("S-CONV", "S-LOCAL", "S-FC", "3-FC"))
-        if not all((conv, local, fc, fc3)):
+        if not have(d, ("S-CONV",), ("S-LOCAL",), ("S-FC",), ("3-FC",)):
             continue
-        gap = (local["mean"] - fc["mean"]) - (conv["mean"] - local["mean"])
-        gap_se = math.sqrt(4 * local["se"] ** 2 + conv["se"] ** 2 + fc["se"] ** 2)
-        fc_gain, fc_se = _diff(fc, fc3)
-        ok.append(gap > 2 * gap_se and fc_gain > 2 * fc_se)
-        bad.append(gap < -2 * gap_se or fc_gain < -2 * fc_se)
-        ev.append(f"{d}: (LOCAL − FC) − (CONV − LOCAL) = {_fmt(gap, gap_se)}, S-FC − 3-FC = {_fmt(fc_gain, fc_se)}")
-    claim("N1", "Locality explains most of the convolution's advantage at equal α: S-LOCAL much closer to S-CONV "
-                "than to S-FC, and S-FC ≥ 3-FC", verdict(bool(ok) and all(ok), any(bad)) if ok else "not run", "; ".join(ev))
+        groups = {m: acc(d, m) for m in ("S-CONV", "S-LOCAL", "S-FC", "3-FC")}
+        tests[d, "gap"] = linear_contrast(groups, {"S-LOCAL": 2, "S-FC": -1, "S-CONV": -1})
+        tests[d, "fc"] = welch(groups["S-FC"], groups["3-FC"])
+        arms += [arm(d, m) for m in groups]
+        cells.append(d)
+        ev.append(f"{d}: (LOCAL − FC) − (CONV − LOCAL) = {_pts(tests[d, 'gap'])}; S-FC − 3-FC = {_pts(tests[d, 'fc'])}")
+    out.append(_family(R["N1"], tests, ev, arms, cells, finding))
 
-    def beta_vs(cid, text, other_rows, rule):
-        ok, bad, ev = [], [], []
+    # N2, N4: beta = 50 against other trainings of S-FC
+    for cid, others in (("N2", ("SGD",)), ("N4", ("β-lasso β = 0", "β-lasso β = 1"))):
+        tests, ev, arms, cells = {}, [], [], []
         for d in datasets:
-            b50 = get(d, "S-FC", "β-lasso β = 50")
-            others = [get(d, *r) for r in other_rows]
-            if not b50 or not all(others):
+            if not have(d, ("S-FC", "β-lasso β = 50"), *(("S-FC", o) for o in others)):
                 continue
-            best = max(others, key=lambda s: s["mean"])
-            diff, se = _diff(b50, best)
-            ok.append(diff > 2 * se)
-            bad.append(diff < -2 * se)
-            ev.append(f"{d}: β50 − {rule} = {_fmt(diff, se)} (n = {b50['n']}, {best['n']} seeds)")
-        claim(cid, text, verdict(bool(ok) and all(ok), any(bad)) if ok else "not run", "; ".join(ev))
+            for o in others:
+                tests[d, o] = welch(acc(d, "S-FC", "β-lasso β = 50"), acc(d, "S-FC", o))
+                ev.append(f"{d}: β50 − {o} = {_pts(tests[d, o])}")
+                arms.append(arm(d, "S-FC", o))
+            arms.append(arm(d, "S-FC", "β-lasso β = 50"))
+            cells.append(d)
+        out.append(_family(R[cid], tests, ev, arms, cells, finding))
 
-    beta_vs("N2", "β-lasso (β = 50) trains S-FC to a much higher accuracy than SGD", [("S-FC", "SGD")], "SGD")
-
-    # N3: beta-lasso closes >= 50 % of the SGD S-FC -> S-LOCAL gap: x = b50 - (SGD + LOCAL) / 2 > 2 s.e.
-    ok, bad, ev = [], [], []
+    # N3
+    tests, ev, arms, cells = {}, [], [], []
     for d in datasets:
-        b50, sgd, local = get(d, "S-FC", "β-lasso β = 50"), get(d, "S-FC"), get(d, "S-LOCAL")
-        if not all((b50, sgd, local)):
+        if not have(d, ("S-FC", "β-lasso β = 50"), ("S-FC",), ("S-LOCAL",)):
             continue
-        x = b50["mean"] - (sgd["mean"] + local["mean"]) / 2
-        se = math.sqrt(b50["se"] ** 2 + (sgd["se"] ** 2 + local["se"] ** 2) / 4)
-        gap = local["mean"] - sgd["mean"]
-        closed = (b50["mean"] - sgd["mean"]) / gap if gap else float("nan")
-        ok.append(x > 2 * se)
-        bad.append(x < -2 * se)
+        groups = {"b50": acc(d, "S-FC", "β-lasso β = 50"), "sgd": acc(d, "S-FC"), "local": acc(d, "S-LOCAL")}
+        tests[d] = linear_contrast(groups, {"b50": 1, "sgd": -0.5, "local": -0.5})
+        gap = groups["local"].mean() - groups["sgd"].mean()
+        closed = (groups["b50"].mean() - groups["sgd"].mean()) / gap if gap else float("nan")
         ev.append(f"{d}: closes {100 * closed:.0f} % of the {100 * gap:.2f}-point SGD S-FC → S-LOCAL gap; "
-                  f"β50 − midpoint = {_fmt(x, se)}")
-    claim("N3", "β-lasso S-FC closes at least half of the gap between SGD S-FC and S-LOCAL",
-          verdict(bool(ok) and all(ok), any(bad)) if ok else "not run", "; ".join(ev))
+                  f"β50 − midpoint = {_pts(tests[d])}")
+        arms += [arm(d, "S-FC", "β-lasso β = 50"), arm(d, "S-FC"), arm(d, "S-LOCAL")]
+        cells.append(d)
+    out.insert(2, _family(R["N3"], tests, ev, arms, cells, finding))
 
-    beta_vs("N4", "β matters: β = 50 beats both β = 0 and β = 1", [("S-FC", "β-lasso β = 0"), ("S-FC", "β-lasso β = 1")],
-            "max(β0, β1)")
-
-    # N5: final non-zeros at beta = 50
-    fin = final_nonzeros(e1(df), alpha, classes)
+    # N5
+    fin = final_nonzeros(t1, alpha, {d: CLASSES[d] for d in datasets})
     fin = fin[fin.run == "S-FC β-lasso β = 50"]
     ref = layer1_reference_counts(alpha)
-    checks, ev = [], []
+    tests, ev, cells = {}, [], []
     for d, g in fin.groupby("dataset", sort=False):
-        n1, s2, s3 = g.nnz1.mean(), g.share2.mean(), g.share3.mean()
-        c = (ref["S-CONV"] < n1 < ref["S-LOCAL"], s2 <= 0.25, s3 >= 0.5)
-        checks.append(all(c))
-        ev.append(f"{d}: layer 1 {n1:,.0f} (S-CONV {ref['S-CONV']:,}, S-LOCAL {ref['S-LOCAL']:,}), layer 2 "
-                  f"{100 * s2:.1f} % of dense, layer 3 {100 * s3:.1f} % ({g.seed.nunique()} seed(s))")
-    claim("N5", "Under β-lasso, S-FC's first layer ends with fewer non-zeros than S-LOCAL's first layer and more than "
-                "S-CONV's; layer 2 becomes sparse (≤ 25 %); layer 3 stays dense (≥ 50 %)",
-          ("holds" if all(checks) else "does not hold") if checks else "not run", "; ".join(ev))
+        t = {"layer 1 below S-LOCAL": one_sample(g.nnz1, ref["S-LOCAL"]), "layer 1 above S-CONV": one_sample(g.nnz1, ref["S-CONV"]),
+             "layer 2 below 25 %": one_sample(g.share2, 0.25), "layer 3 above 50 %": one_sample(g.share3, 0.5)}
+        tests.update({(d, k): v for k, v in t.items()})
+        cells.append(d)
+        ev.append(f"{d}: layer 1 {g.nnz1.mean():,.0f} (S-CONV {ref['S-CONV']:,}, S-LOCAL {ref['S-LOCAL']:,}), layer 2 "
+                  f"{100 * g.share2.mean():.1f} % of dense, layer 3 {100 * g.share3.mean():.1f} % ({len(g)} seeds)")
+    right = {k: (c.p_below() if "below" in k[1] else c.p_above()) for k, c in tests.items()}
+    wrong = dict(zip(tests, holm((c.p_above() if "below" in k[1] else c.p_below()) for k, c in tests.items())))
+    out.append(judge(R["N5"], finding(bool(tests) and all(p < ALPHA for p in right.values()),
+                                      any(p < ALPHA for p in wrong.values()), "; ".join(ev),
+                                      [arm(d, "S-FC", "β-lasso β = 50") for d in cells], cells))
+               if tests else not_run(R["N5"], "no β = 50 runs"))
 
-    # N6: locality of first-layer filters, CIFAR-10 seed 0
-    loc = e1(df)
-    loc = loc[(loc.dataset == "cifar10") & (loc.model == "S-FC") & (loc.seed == 0)]
-    b = loc[loc.beta == 50].locality
-    s = loc[loc.optimizer == "SGD"].locality
-    if len(b) and len(s) and b.iloc[0] is not None:
-        lb, ls = float(b.iloc[0]), float(s.iloc[0])
-        v = "holds" if lb >= 0.5 and lb >= 3 * ls else "inconclusive" if lb >= 1.5 * ls else "does not hold"
-        claim("N6", "β-lasso S-FC first-layer filters are sparse and local; SGD filters are dense", v,
-              f"median locality ℓ: β-lasso {lb:.3f}, SGD {ls:.3f} (ratio {lb / ls:.1f}; a dense random filter ≈ 0.08, "
-              f"an ideal 9 × 9 filter 1); rule: ≥ 0.5 and ≥ 3× SGD holds, ≥ 1.5× inconclusive")
+    # N6
+    b, sgd = arm("cifar10", "S-FC", "β-lasso β = 50"), arm("cifar10", "S-FC")
+    b, sgd = b[b.locality.notna()], sgd[sgd.locality.notna()]
+    if len(b) and len(sgd):
+        level = one_sample(b.locality, 0.5)
+        ratio = welch(np.log(b.locality.astype(float)), np.log(sgd.locality.astype(float)))
+        out.append(judge(R["N6"], finding(
+            level.p_above() < ALPHA and ratio.p_above(math.log(3)) < ALPHA, ratio.p_below(math.log(1.5)) < ALPHA,
+            f"median locality ℓ per run: β-lasso {b.locality.mean():.3f}, SGD {sgd.locality.mean():.3f} (a dense random "
+            f"filter ≈ 0.08, an ideal 9 × 9 filter 1); β-lasso − 0.5: {level}; log ℓ ratio {ratio} "
+            f"(ratio {math.exp(ratio.diff):.1f}×)", [b, sgd])))
     else:
-        claim("N6", "β-lasso S-FC first-layer filters are sparse and local; SGD filters are dense", "not run",
-              "no CIFAR-10 S-FC SGD and β = 50 pair with filters left")
+        out.append(not_run(R["N6"], "no CIFAR-10 S-FC SGD and β = 50 runs with filters left"))
 
-    # N7: permutation
+    # N7
     e5 = df[df.experiment == "E5"]
-    parts, ok = [], []
-    for model in ("S-FC", "S-CONV"):
-        g = e5[e5.model == model]
-        if set(g.permuted) != {False, True}:
-            continue
-        plain, perm = g[~g.permuted].iloc[0], g[g.permuted].iloc[0]
-        drop = plain.test_acc - perm.test_acc
-        text = f"{model}: {100 * plain.test_acc:.2f} → {100 * perm.test_acc:.2f} % permuted ({100 * -drop:+.2f} pts)"
-        if model == "S-FC":
-            rel = abs(perm.locality - plain.locality) / plain.locality if plain.locality else float("nan")
-            ok.append(abs(drop) <= 0.015 and rel <= 0.2)
-            text += f", ℓ {plain.locality:.3f} → {perm.locality:.3f} un-permuted ({100 * rel:.0f} % apart)"
-        else:
-            ok.append(drop >= 0.05)
-        parts.append(text)
-    claim("N7", "(ours) An FC net is invariant to a fixed pixel permutation, so the locality β-lasso finds is learned; "
-                "S-CONV is not invariant (S-FC within 1.5 points and ℓ within 20 %; S-CONV drops ≥ 5 points)",
-          ("holds" if all(ok) else "does not hold") if ok else "not run", "; ".join(parts) or "E5 not in this budget")
-
-    # A1: the reproduction's S_local ~ S_conv. The rule as first coded counted only S-CONV > S-LOCAL against the
-    # claim; a significant difference either way contradicts "≈", so both are shown.
-    ok, ev, first_bad = [], [], []
-    for d in datasets:
-        conv, local = get(d, "S-CONV"), get(d, "S-LOCAL")
-        if conv and local:
-            diff, se = _diff(conv, local)
-            ok.append(abs(diff) <= 2 * se)
-            first_bad.append(diff > 2 * se)
-            ev.append(f"{d}: S-CONV − S-LOCAL = {_fmt(diff, se)}")
-    first = verdict(bool(ok) and all(ok), any(first_bad)) if ok else "not run"
-    claim("A1", "(reproduction) S_local ≈ S_conv; theirs was a grouped convolution, so it says nothing about "
-                "locality; ours is locally connected (|difference| within 2 s.e. holds)",
-          ("holds" if all(ok) else "does not hold") if ok else "not run",
-          "; ".join(ev) + f" (the rule as first coded, which counted only S-CONV > S-LOCAL against it: {first})")
-
-    # A2: beta-lasso with the paper's lambda, unscaled, at this budget's length, against SGD
-    e4 = df[(df.experiment == "E4") & (df.dataset == "cifar10")]
-    sgd = get("cifar10", "S-FC")
-    if len(e4) and sgd:
-        unscaled = accuracy_stats(e4.test_acc, n_test["cifar10"])
-        diff, se = _diff(unscaled, sgd)
-        share = e4.nnz1.mean() / dense_counts(alpha, 10)[0]
-        claim("A2", "(reproduction) β-lasso significantly improves S-FC over SGD in a short run, with the paper's λ",
-              verdict(diff > 2 * se, diff < -2 * se),
-              f"CIFAR-10, λ unscaled: β50 − SGD = {_fmt(diff, se)}; {100 * share:.1f} % of layer 1 still non-zero")
+    fc, conv = e5[e5.model == "S-FC"], e5[e5.model == "S-CONV"]
+    if set(fc.permuted) == {False, True} and set(conv.permuted) == {False, True}:
+        fc_acc = welch(fc[fc.permuted].test_acc, fc[~fc.permuted].test_acc)
+        fc_loc = welch(np.log(fc[fc.permuted].locality.astype(float)), np.log(fc[~fc.permuted].locality.astype(float)))
+        drop = welch(conv[~conv.permuted].test_acc, conv[conv.permuted].test_acc)
+        eq_acc, eq_loc = equivalence(fc_acc, 0.015), equivalence(fc_loc, math.log(1.2))
+        wrong = holm([min(fc_acc.p_above(0.015), fc_acc.p_below(-0.015)),
+                      min(fc_loc.p_above(math.log(1.2)), fc_loc.p_below(-math.log(1.2))), drop.p_below(0.05)])
+        out.append(judge(R["N7"], finding(
+            eq_acc.equivalent and eq_loc.equivalent and drop.p_above(0.05) < ALPHA, any(p < ALPHA for p in wrong),
+            f"S-FC β-lasso permuted − natural accuracy {eq_acc}; log ℓ {eq_loc}; S-CONV natural − permuted {drop}",
+            [fc[fc.permuted], fc[~fc.permuted], conv[conv.permuted], conv[~conv.permuted]])))
     else:
-        claim("A2", "(reproduction) β-lasso improves S-FC over SGD in a short run with the paper's λ", "not run",
-              "E4 is a `cpu`-budget experiment")
+        out.append(not_run(R["N7"], "E5 is not in this budget"))
 
-    # A3: a budget-matched lambda reproduces Fig. 3's pattern in few epochs (N5's rule on the matched runs)
-    n5 = out[[c["id"] for c in out].index("N5")]
-    claim("A3", "(reproduction) with more epochs the sparsity would reach the paper's: a budget-matched λ gives "
-                "Fig. 3's pattern in few epochs", n5["verdict"] if len(e4) else "not run",
-          ("N5's rule on the budget-matched runs: " + n5["evidence"]) if len(e4) else "needs E4 (`cpu`)")
+    # A1
+    tests, ev, arms, cells = {}, [], [], []
+    for d in datasets:
+        if have(d, ("S-CONV",), ("S-LOCAL",)):
+            tests[d] = welch(acc(d, "S-CONV"), acc(d, "S-LOCAL"))
+            ev.append(f"{d}: S-CONV − S-LOCAL {equivalence(tests[d], 0.02)}")
+            arms += [arm(d, "S-CONV"), arm(d, "S-LOCAL")]
+            cells.append(d)
+    beyond = holm(min(c.p_above(0.02), c.p_below(-0.02)) for c in tests.values())
+    out.append(judge(R["A1"], finding(bool(tests) and all(equivalence(c, 0.02).equivalent for c in tests.values()),
+                                      any(p < ALPHA for p in beyond), "; ".join(ev), arms, cells))
+               if tests else not_run(R["A1"], "no S-CONV and S-LOCAL runs"))
+
+    # A2
+    e4 = df[(df.experiment == "E4") & (df.dataset == "cifar10")]
+    sgd = arm("cifar10", "S-FC")
+    if len(e4) and len(sgd):
+        c = welch(e4.test_acc, sgd.test_acc)
+        share = e4.nnz1.mean() / dense_counts(alpha, 10)[0]
+        out.append(judge(R["A2"], finding(c.significant() > 0, c.significant() < 0,
+                                          f"CIFAR-10, λ unscaled: β50 − SGD = {_pts(c)}; {100 * share:.1f} % of layer 1 "
+                                          f"still non-zero", [e4, sgd])))
+    else:
+        out.append(not_run(R["A2"], "E4 is a `cpu`-budget experiment"))
     return out
 
 
+def _family(rule, tests: dict, ev: list[str], arms: list, cells: list, finding) -> dict:
+    """A claim over a family of tests: holds if every test is positive at 0.05 (intersection-union), contradicted if
+    one is negative after Holm's correction over the family."""
+    if not tests:
+        return not_run(rule, "no dataset of this budget has every compared arm")
+    adjusted = holm(c.p for c in tests.values())
+    return judge(rule, finding(all(c.significant() > 0 for c in tests.values()),
+                               any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
+                               "; ".join(ev), arms, cells))
+
+
+def _pts(c) -> str:
+    """A comparison of accuracies in percentage points, with its Welch statistics."""
+    if not math.isfinite(c.df):
+        return f"{100 * c.diff:+.2f} pts (one run: no test)"
+    return f"{100 * c.diff:+.2f} ± {100 * c.se:.2f} pts ({c.test} t = {c.t:.2f}, df = {c.df:.1f}, p = {c.p:.2g})"
+
+
 def verdicts(df: pd.DataFrame, **kw) -> list[dict]:
-    """`claims(df, **kw)` with each verdict's fragility: every run (one model, training and seed) left out in turn;
-    a claim that compares single runs becomes "not run" without one of them, so it is fragile by construction."""
-    return leave_one_out(lambda i: claims(df if i is None else df.drop(index=i), **kw), df.index,
-                         describe=lambda i: f"{df.dataset[i]} {df.label[i]} seed {df.seed[i]} ({df.experiment[i]}"
-                                            + (", permuted)" if df.permuted[i] else ")"))
+    """`claims(df, **kw)` with each verdict's fragility: every unit (one model, training and seed) left out in turn,
+    once however many experiments share it."""
+    first = df.drop_duplicates("unit")
+
+    def describe(unit):
+        r = first[first.unit == unit].iloc[0]
+        return f"{r.dataset} {r.label} seed {r.seed} ({r.experiment}" + (", permuted)" if r.permuted else ")")
+
+    return leave_one_out(lambda u: claims(df if u is None else df[df.unit != u], **kw), first.unit, describe=describe)
 
 
 # ---------------------------------------------------------------------------------------------- tables and glue
@@ -358,9 +372,9 @@ def headline(acc: dict, datasets) -> dict:
                 out["head_conv_local_reading"] = ("the untied layer beats the convolution" if a["conv"] < a["local"]
                                                   else "the convolution beats the untied layer")
     if "cifar10" in datasets and ("cifar10", "S-FC", "β-lasso β = 50") in acc:
-        diff, se = _diff(acc[("cifar10", "S-FC", "β-lasso β = 50")], acc[("cifar10", "S-FC", "SGD")])
-        out["head_b50_reading"] = ("a gain beyond 2 s.e." if diff > 2 * se else "a loss beyond 2 s.e." if diff < -2 * se
-                                   else "within 2 s.e. of zero") + f" ({_fmt(diff, se)})"
+        c = welch(acc[("cifar10", "S-FC", "β-lasso β = 50")]["values"], acc[("cifar10", "S-FC", "SGD")]["values"])
+        out["head_b50_reading"] = {1: "a significant gain", -1: "a significant loss", 0: "not significantly different "
+                                   "from zero"}[c.significant()] + f" ({_pts(c)})"
     return out
 
 
@@ -389,11 +403,11 @@ def locality_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def locality_headline(loc: pd.DataFrame) -> dict:
-    c = loc[(loc.dataset == "cifar10") & (loc.seed == 0)].set_index("run")
+    c = loc[loc.dataset == "cifar10"].groupby("run")["median"].mean()  # mean over seeds
     if not {"S-FC β-lasso β = 50", "S-FC SGD"} <= set(c.index):
         return {}
-    lb, ls = c.loc["S-FC β-lasso β = 50", "median"], c.loc["S-FC SGD", "median"]
-    if lb is None or ls is None:
+    lb, ls = c["S-FC β-lasso β = 50"], c["S-FC SGD"]
+    if not (np.isfinite(lb) and np.isfinite(ls)):
         return {}
     reading = ("local (ℓ ≥ 0.5 and ≥ 3× SGD)" if lb >= 0.5 and lb >= 3 * ls else
                "more local than SGD's but short of the rule's 0.5" if lb >= 1.5 * ls else "no more local than SGD's")
@@ -424,9 +438,12 @@ def e4_headline(e4: pd.DataFrame) -> dict:
 
 
 def e5_table(df: pd.DataFrame) -> pd.DataFrame:
-    e5 = df[df.experiment == "E5"]
-    return pd.DataFrame([{"run": r.label, "pixels": "permuted" if r.permuted else "natural", "test_acc": r.test_acc,
-                          "locality": r.locality} for r in e5.itertuples()])
+    """E5 per run and pixel order: test accuracy and locality, means over seeds."""
+    e5 = df[df.experiment == "E5"].assign(pixels=lambda d: d.permuted.map({True: "permuted", False: "natural"}),
+                                          locality=lambda d: d.locality.astype(float))
+    return (e5.groupby(["label", "pixels"], sort=False)
+            .agg(test_acc=("test_acc", "mean"), locality=("locality", "mean"), n_seeds=("seed", "nunique"))
+            .reset_index().rename(columns={"label": "run"}))
 
 
 def e5_headline(e5: pd.DataFrame) -> dict:
@@ -440,7 +457,7 @@ def e5_headline(e5: pd.DataFrame) -> dict:
                 text += (f" and its un-permuted filters keep a median locality of {g.loc['permuted', 'locality']:.3f} "
                          f"(natural pixels: {g.loc['natural', 'locality']:.3f})")
             parts.append(text)
-    return {"e5_text": ("On permuted pixels " + "; ".join(parts) + ". N7 below applies the spec's thresholds.")
+    return {"e5_text": ("On permuted pixels " + "; ".join(parts) + ". N7 below tests this over the seeds.")
             if parts else "E5 has no permuted runs in this budget."}
 
 

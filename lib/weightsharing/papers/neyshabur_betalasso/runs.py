@@ -19,7 +19,7 @@ from ...metrics import test_accuracy
 from ...optim import BetaLasso
 from ...planning import ASSUMED_GPU, Planned  # noqa: F401  (ASSUMED_GPU: the chapter prints its cost estimate with it)
 from ...planning import estimate as planning_estimate
-from ...runs import Store, pack_float16, sweep
+from ...runs import Store, canonical, pack_float16, sweep
 from ...train import columns, fit
 from .models import Shallow, build, first_layer_filters
 
@@ -295,7 +295,8 @@ def frame(runs: list[Run], records: list[dict]) -> pd.DataFrame:
                      "nnz1": (rec.get("nnz") or [None] * 3)[0], "nnz2": (rec.get("nnz") or [None] * 3)[1],
                      "nnz3": (rec.get("nnz") or [None] * 3)[2], "locality": loc.get("median"),
                      "radius": loc.get("radius_median"), "filters_kept": loc.get("kept"),
-                     "params": rec["params"], "seconds": rec["seconds"], "record": rec})
+                     "params": rec["params"], "seconds": rec["seconds"], "finished_at": rec.get("finished_at"),
+                     "unit": canonical(rec["key"]), "record": rec})
     return pd.DataFrame(rows)
 
 

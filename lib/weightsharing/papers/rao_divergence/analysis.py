@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ...metrics import binomial_se, leave_one_out, verdict
+from ...metrics import ALPHA, binomial_se, equivalence, holm, one_sample
+from ...verdicts import Finding, judge, leave_one_out, newest, not_run, rules
+from .runs import SLUG
 from ...runs import unpack_bits
 
 # Paper text: final validation accuracy (%) of the code's leaky split, CNN -> FCN
@@ -42,20 +44,28 @@ def stages(records: dict) -> dict[str, tuple[dict, dict]]:
     return out
 
 
-def accuracy_table(records: dict, n_test: int) -> pd.DataFrame:
+def accuracy_table(by_seed: dict[int, dict], n_test: int) -> pd.DataFrame:
+    """Per experiment and network: accuracies as mean over seeds (std beside), the paper's validation value."""
     rows = []
-    for name, (cnn, fcn) in stages(records).items():
-        control = records.get(f"{name}/CNN continued")
-        for net, rec in (("CNN", cnn), ("FCN", fcn)) + ((("CNN continued", control),) if control else ()):
-            paper = PAPER_VAL.get(name, (None, None))[net == "FCN"] if net != "CNN continued" else None
-            epochs = records["2/CNN"]["key"]["snapshot_at"] if (name, net) == ("3", "CNN") else \
-                records[f"{name}/{net}"]["stopped_at"]
-            rows.append({"experiment": name, "network": net, "epochs": epochs,
-                         "val_acc": 100 * rec["val_acc"], "test_acc": 100 * rec["test_acc"],
-                         "test_se": 100 * binomial_se(rec["test_acc"], n_test), "clean_train_acc": 100 * rec["clean_train_acc"],
-                         "paper": paper, "ours": 100 * rec["val_acc"], "ours_std": None, "n_seeds": 1,
-                         "val_minus_paper": 100 * rec["val_acc"] - paper if paper is not None else None})
-    return pd.DataFrame(rows)
+    for seed, records in by_seed.items():
+        for name, (cnn, fcn) in stages(records).items():
+            control = records.get(f"{name}/CNN continued")
+            for net, rec in (("CNN", cnn), ("FCN", fcn)) + ((("CNN continued", control),) if control else ()):
+                epochs = records["2/CNN"]["key"]["snapshot_at"] if (name, net) == ("3", "CNN") else \
+                    records[f"{name}/{net}"]["stopped_at"]
+                rows.append({"experiment": name, "network": net, "seed": seed, "epochs": epochs,
+                             "val_acc": 100 * rec["val_acc"], "test_acc": 100 * rec["test_acc"],
+                             "clean_train_acc": 100 * rec["clean_train_acc"]})
+    df = pd.DataFrame(rows)
+    out = df.groupby(["experiment", "network"], sort=False).agg(
+        epochs=("epochs", "mean"), val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"),
+        test_std=("test_acc", "std"), clean_train_acc=("clean_train_acc", "mean"), ours_std=("val_acc", "std"),
+        n_seeds=("seed", "nunique")).reset_index()
+    out["paper"] = [PAPER_VAL.get(e, (None, None))[n == "FCN"] if n != "CNN continued" else None
+                    for e, n in zip(out.experiment, out.network)]
+    out["ours"] = out.val_acc
+    out["val_minus_paper"] = [o - p if p is not None else None for o, p in zip(out.ours, out.paper)]
+    return out
 
 
 def distance_frame(records: dict) -> pd.DataFrame:
@@ -79,135 +89,184 @@ def second_half_share(s: pd.Series) -> float:
     return (s.iloc[-1] - half) / s.iloc[-1] if s.iloc[-1] else float("nan")
 
 
-def claims(records: dict, *, n_test: int, scale: str) -> list[dict]:
-    st = stages(records)
-    dist = distance_frame(records)
-    out = []
+def converged(by_seed: dict[int, dict]) -> tuple[bool, str]:
+    """Rao's regime check: every CNN that an FCN starts from had stopped improving on validation for its last
+    PATIENCE epochs before conversion (early stopping fired, or would have at a fixed length)."""
+    late = []
+    for seed, records in by_seed.items():
+        for name in ("0", "1", "2", "L"):
+            rec = records.get(f"{name}/CNN")
+            if rec is None:
+                continue
+            h = rec["history"]["val_acc"]
+            best = max(range(len(h)), key=lambda i: (h[i], -i)) + 1  # the first epoch reaching the best accuracy
+            if rec["stopped_at"] - best < PATIENCE:
+                late.append(f"Exp {name} seed {seed} (best at epoch {best} of {rec['stopped_at']})")
+    n = sum(f"{name}/CNN" in r for r in by_seed.values() for name in ("0", "1", "2", "L"))
+    return not late, (f"{n - len(late)} of {n} CNNs had stopped improving {PATIENCE} epochs before conversion"
+                      + (f"; still improving: {', '.join(late[:4])}" + (" …" if len(late) > 4 else "") if late else ""))
 
-    def claim(cid, text, v, evidence):
-        out.append({"id": cid, "claim": text + (f" ({scale})" if scale else ""), "verdict": v, "evidence": evidence})
+
+PATIENCE = 5
+
+
+def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[dict]:
+    R, out = rules(SLUG), []
+    seeds = sorted(by_seed)
+    per = {s: stages(by_seed[s]) for s in seeds}
+    dist = {s: distance_frame(by_seed[s]) for s in seeds}
+    regime, regime_why = converged(by_seed)
+    when = newest(r.get("finished_at") for recs in by_seed.values() for r in recs.values())
+
+    def have(*exps):
+        return [s for s in seeds if all(e in per[s] for e in exps)]
+
+    def finding(support, against, evidence, n_runs, cells=(), check=True):
+        return Finding(support, against, evidence, n_runs, regime if check else None, regime_why if check else "",
+                       tuple(cells), when)
 
     # R1
-    bad = []
-    for exp in st:
-        for col in SERIES:
-            s = _series(dist, exp, col)
-            after = s[s.index >= 1]
-            drop = (after.cummax() - after) / after.cummax()
-            if not (after > 0).all() or drop.max() > 0.10:
-                bad.append(f"Exp {exp} {col} (largest fall {100 * drop.max():.0f} % below its running maximum)")
-    claim("R1", "Freed weights diverge: neighbouring-filter distances rise from 0 and do not decrease",
-          "holds" if not bad else "does not hold",
-          f"{len(st) * len(SERIES)} series checked" + (": " + "; ".join(bad) if bad else ": all > 0 after the first "
-                                                       "FCN epoch, none falls > 10 % below its running maximum"))
+    fails: dict[tuple[str, str], list[int]] = {}
+    n_series, exps = 0, sorted({e for s in seeds for e in per[s]})
+    for s in seeds:
+        for exp in per[s]:
+            for col in SERIES:
+                n_series += 1
+                x = _series(dist[s], exp, col)
+                after = x[x.index >= 1]
+                drop = (after.cummax() - after) / after.cummax()
+                if not (after > 0).all() or drop.max() > 0.10:
+                    fails.setdefault((exp, col), []).append(s)
+    runs_per_exp = {e: sum(e in per[s] for s in seeds) for e in exps}
+    majority = [k for k, v in fails.items() if len(v) > runs_per_exp[k[0]] / 2]
+    out.append(judge(R["R1"], finding(
+        not fails, bool(majority),
+        f"{n_series} series checked over {len(seeds)} seeds" + (": failing " + "; ".join(
+            f"Exp {e} {c} in seed(s) {', '.join(map(str, v))}" for (e, c), v in fails.items()) if fails else
+            ": all > 0 after the first FCN epoch, none falls > 10 % below its running maximum"),
+        min(runs_per_exp.values(), default=0), [f"Exp {e}" for e in exps], check=False)))
 
-    def at_common(a, b, col="cos_l1_r1"):
-        sa, sb = _series(dist, a, col), _series(dist, b, col)
-        e = min(sa.index.max(), sb.index.max())
-        return sa[e], sb[e], e
+    def ratio_and_share(exp, s):
+        a, b = _series(dist[s], "0", "cos_l1_r1"), _series(dist[s], exp, "cos_l1_r1")
+        e = min(a.index.max(), b.index.max())
+        return math.log(b[e] / a[e]), second_half_share(b)
 
-    if {"0", "1"} <= set(st):
-        c0, c1, e = at_common("0", "1")
-        share0 = second_half_share(_series(dist, "0", "cos_l1_r1"))
-        claim("R2", "Without augmentation (Exp 0) the divergence is small and plateaus quickly",
-              "holds" if c0 <= c1 / 5 and share0 < 0.25 else "does not hold",
-              f"cosine r = 1 at FCN epoch {e}: Exp 0 {c0:.4f} vs Exp 1 {c1:.4f} (ratio {c1 / c0 if c0 else float('inf'):.1f}); "
-              f"second half of Exp 0 adds {100 * share0:.0f} % of its final value")
-        ok, ev = [], []
+    both = have("0", "1")
+    if both:
+        ratio = one_sample([ratio_and_share("1", s)[0] for s in both], math.log(5))
+        share0 = one_sample([second_half_share(_series(dist[s], "0", "cos_l1_r1")) for s in both], 0.25)
+        wrong = holm([ratio.p_below(), share0.p_above()])
+        out.append(judge(R["R2"], finding(
+            ratio.p_above() < ALPHA and share0.p_below() < ALPHA, any(p < ALPHA for p in wrong),
+            f"Exp 1 / Exp 0 cosine distance at their last common FCN epoch: {math.exp(ratio.diff + math.log(5)):.1f}× "
+            f"(geometric mean; log ratio − log 5 {ratio}); Exp 0 second-half share − 0.25 {share0}", len(both))))
+        tests = {}
         for exp in ("1", "2"):
-            if exp in st:
-                c0, cx, e = at_common("0", exp)
-                share = second_half_share(_series(dist, exp, "cos_l1_r1"))
-                ok.append(cx >= 5 * c0 and share >= 0.25)
-                ev.append(f"Exp {exp}: {cx:.4f} vs Exp 0 {c0:.4f} at epoch {e} ({cx / c0 if c0 else float('inf'):.1f}×), "
-                          f"second half adds {100 * share:.0f} %")
-        claim("R3", "With noise augmentation the divergence is large and keeps growing",
-              "holds" if ok and all(ok) else "does not hold", "; ".join(ev))
+            got = have("0", exp)
+            if got:
+                vals = [ratio_and_share(exp, s) for s in got]
+                tests[exp, "ratio"] = one_sample([v[0] for v in vals], math.log(5))
+                tests[exp, "share"] = one_sample([v[1] for v in vals], 0.25)
+        wrong = holm(c.p_below() for c in tests.values())
+        out.append(judge(R["R3"], finding(
+            all(c.p_above() < ALPHA for c in tests.values()), any(p < ALPHA for p in wrong),
+            "; ".join(f"Exp {e} {'log ratio to Exp 0 − log 5' if k == 'ratio' else 'second-half share − 0.25'} {c}"
+                      for (e, k), c in tests.items()), min(len(have("0", e)) for e in ("1", "2")),
+            [f"Exp {e}" for e in ("1", "2") if have("0", e)])))
+    else:
+        for cid in ("R2", "R3"):
+            out.append(not_run(R[cid], "Exp 0 and Exp 1 are not both in this budget"))
 
-    def paired(exp, kind="test"):
-        cnn, fcn = st[exp]
-        a, b = unpack_bits(cnn[f"{kind}_bits"], n_test), unpack_bits(fcn[f"{kind}_bits"], n_test)
-        return a.mean(), b.mean(), mcnemar(a, b)
+    def paired_family(rule, pairs, evidence_label):
+        tests = {k: one_sample(v) for k, v in pairs.items() if len(v)}
+        if not tests:
+            return not_run(rule, "no experiment of this budget has both stages")
+        adjusted = holm(c.p for c in tests.values())
+        return judge(rule, finding(all(c.significant() < 0 for c in tests.values()),
+                                   any(c.diff > 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
+                                   "; ".join(f"{evidence_label(k)} {_pts(c)}" for k, c in tests.items()),
+                                   min(c_n for c_n in (len(v) for v in pairs.values())), [str(k) for k in tests]))
 
-    ok, against, ev = [], [], []
-    for exp in ("1", "2"):
-        if exp in st:
-            ca, fa, (b, c, p) = paired(exp)
-            ok.append(fa < ca and p < 0.05)
-            against.append(fa > ca and p < 0.05)
-            ev.append(f"Exp {exp}: CNN {100 * ca:.2f} → FCN {100 * fa:.2f} % (McNemar {b}/{c}, p = {p:.2g})")
-    claim("R4", "The diverged FCNs are less accurate than the CNNs they start from (Exp 1, 2)",
-          verdict(bool(ok) and all(ok), any(against)) if ok else "not run", "; ".join(ev))
+    out.append(paired_family(R["R4"], {e: [per[s][e][1]["test_acc"] - per[s][e][0]["test_acc"] for s in have(e)]
+                                        for e in ("1", "2")}, lambda e: f"Exp {e}: FCN − CNN"))
+    out.append(paired_family(R["R4b"], {e: [per[s][e][1]["test_acc"] - by_seed[s][f"{e}/CNN continued"]["test_acc"]
+                                            for s in have(e) if f"{e}/CNN continued" in by_seed[s]] for e in ("1", "2")},
+                             lambda e: f"Exp {e}: FCN − CNN trained on"))
 
-    # R4b (ours): against the CNN trained on for the same epochs with the same batches and noise
-    ok, against, ev = [], [], []
-    for exp in ("1", "2"):
-        ctl = records.get(f"{exp}/CNN continued")
-        if exp in st and ctl:
-            a, b = unpack_bits(ctl["test_bits"], n_test), unpack_bits(st[exp][1]["test_bits"], n_test)
-            x, y, p = mcnemar(a, b)
-            ok.append(b.mean() < a.mean() and p < 0.05)
-            against.append(b.mean() > a.mean() and p < 0.05)
-            ev.append(f"Exp {exp}: CNN trained on {100 * a.mean():.2f} vs FCN {100 * b.mean():.2f} % (McNemar {x}/{y}, "
-                      f"p = {p:.2g})")
-    claim("R4b", "(ours) At equal training the FCN is less accurate than the CNN trained on for as many epochs "
-                 "(Exp 1, 2)", verdict(bool(ok) and all(ok), any(against)) if ok else "not run", "; ".join(ev))
+    gaps = {e: [(per[s][e][1]["clean_train_acc"] - per[s][e][1]["val_acc"])
+                - (per[s][e][0]["clean_train_acc"] - per[s][e][0]["val_acc"]) for s in have(e)] for e in ("0", "1", "2", "3")}
+    gaps = {e: v for e, v in gaps.items() if v}
+    tests = {e: one_sample(v) for e, v in gaps.items()}
+    adjusted = holm(c.p for c in tests.values())
+    out.append(judge(R["R5"], finding(
+        bool(tests) and all(c.significant() > 0 for c in tests.values()),
+        any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
+        "; ".join(f"Exp {e}: FCN gap − CNN gap {_pts(c)}" for e, c in tests.items()),
+        min((len(v) for v in gaps.values()), default=0), [f"Exp {e}" for e in tests])))
 
-    gaps = []
-    for exp, (cnn, fcn) in st.items():
-        if exp == "L":
-            continue
-        gaps.append((exp, cnn["clean_train_acc"] - cnn["val_acc"], fcn["clean_train_acc"] - fcn["val_acc"]))
-    claim("R5", "The FCNs overfit: their train − validation gap exceeds the CNN's at conversion",
-          "holds" if all(f > c for _, c, f in gaps) else "does not hold",
-          "; ".join(f"Exp {e}: CNN gap {100 * c:.1f}, FCN gap {100 * f:.1f} pts" for e, c, f in gaps))
+    both = have("1", "2")
+    if both:
+        d = {net: one_sample([per[s]["2"][i]["test_acc"] - per[s]["1"][i]["test_acc"] for s in both])
+             for i, net in enumerate(("CNN", "FCN"))}
+        eq = {net: equivalence(c, 0.01) for net, c in d.items()}
+        better = holm(c.p_above(0.01) for c in d.values())
+        epochs = {e: by_seed[both[0]][f"{e}/CNN"]["stopped_at"] for e in ("1", "2")}
+        out.append(judge(R["R6"], finding(
+            all(e.equivalent for e in eq.values()), any(p < ALPHA for p in better),
+            "; ".join(f"{net}: Exp 2 − Exp 1 {_pts_eq(e)}" for net, e in eq.items())
+            + f" (CNNs trained {epochs['1']} and {epochs['2']} epochs)", len(both))))
+    else:
+        out.append(not_run(R["R6"], "Exp 1 and Exp 2 are not both in this budget"))
 
-    if {"1", "2"} <= set(st):
-        d = [(net, st["2"][i]["test_acc"] - st["1"][i]["test_acc"]) for i, net in enumerate(("CNN", "FCN"))]
-        claim("R6", "Raising the noise from 30 % to 50 % brings no notable improvement",
-              "holds" if all(x <= 0.01 for _, x in d) else "does not hold",
-              "; ".join(f"{net}: Exp 2 − Exp 1 = {100 * x:+.2f} pts" for net, x in d))
-    if "3" in st:
-        ca, fa, (b, c, p) = paired("3")
-        claim("R7", "A short schedule (Exp 3) avoids the FCN's degradation: FCN ≥ CNN",
-              "holds" if fa >= ca or p >= 0.05 else "does not hold",
-              f"CNN {100 * ca:.2f} → FCN {100 * fa:.2f} % (McNemar {b}/{c}, p = {p:.2g})")
+    got = have("3")
+    if got:
+        c = one_sample([per[s]["3"][1]["test_acc"] - per[s]["3"][0]["test_acc"] for s in got])
+        out.append(judge(R["R7"], finding(c.p_above(-0.01) < ALPHA, c.p_below(-0.01) < ALPHA,
+                                          f"Exp 3: FCN − CNN {_pts(c)}; non-inferior to −1 point: one-sided p = "
+                                          f"{c.p_above(-0.01):.2g}", len(got))))
+    else:
+        out.append(not_run(R["R7"], "Exp 3 is not in this budget"))
 
-    ok, against, ev = [], [], []
-    for exp in ("1", "2"):
-        if exp not in st:
-            continue
-        for kind in ("noise_0.15", "translate_8px"):
-            ca, fa, (b, c, p) = paired(exp, kind)
-            ok.append(fa < ca and p < 0.05)
-            against.append(fa > ca and p < 0.05)
-            ev.append(f"Exp {exp} {kind}: CNN {100 * ca:.2f}, FCN {100 * fa:.2f} % (p = {p:.2g})")
-    claim("R8", "The diverged FCNs are less robust than the CNNs (test-time noise σ = 0.15, ±8 px translation)",
-          verdict(bool(ok) and all(ok), any(against)) if ok else "not run", "; ".join(ev))
+    out.append(paired_family(R["R8"], {(e, kind): [per[s][e][1][f"{kind}_acc"] - per[s][e][0][f"{kind}_acc"]
+                                                   for s in have(e)]
+                                       for e in ("1", "2") for kind in ("noise_0.15", "translate_8px")},
+                             lambda k: f"Exp {k[0]} {k[1]}: FCN − CNN"))
 
-    if "L" in st:
-        _, fcn = st["L"]
-        gap = fcn["val_acc"] - fcn["test_acc"]
-        se = math.hypot(binomial_se(fcn["val_acc"], fcn["leak_counts"]["val_rows"]), binomial_se(fcn["test_acc"], n_test))
-        claim("R9", "(implicit) The reported validation accuracies measure held-out performance",
-              verdict(abs(gap) <= 2 * se, gap > 2 * se),
-              f"leak ablation FCN: validation {100 * fcn['val_acc']:.2f} % on the buggy split vs {100 * fcn['test_acc']:.2f} % "
-              f"on the official test set ({100 * gap:+.2f} ± {100 * se:.2f} pts); "
-              f"{fcn['leak_counts']['val_in_either_train']} of {fcn['leak_counts']['val_rows']} validation rows were training rows")
+    got = have("L")
+    if got:
+        gap = one_sample([per[s]["L"][1]["val_acc"] - per[s]["L"][1]["test_acc"] for s in got])
+        counts = per[got[0]]["L"][1]["leak_counts"]
+        out.append(judge(R["R9"], finding(
+            equivalence(gap, 0.01).equivalent, gap.p_above(0.01) < ALPHA,
+            f"leak ablation FCN, validation on the code's split − official test: {_pts_eq(equivalence(gap, 0.01))}; "
+            f"seed {got[0]}: {counts['val_in_either_train']} of {counts['val_rows']} validation rows were training rows",
+            len(got), check=False)))
+    else:
+        out.append(not_run(R["R9"], "the leak ablation is not in this budget"))
     return out
 
 
-# One run = one CNN training and the FCN stages that start from it: Exp 3 starts from Exp 2's CNN snapshot
-RUNS = {"Exp 0": ("0/",), "Exp 1": ("1/",), "Exp 2 and its snapshot's Exp 3": ("2/", "3/"), "the leak ablation": ("L/",)}
+def _pts(c) -> str:
+    if not math.isfinite(c.df):
+        return f"{100 * c.diff:+.2f} pts (one run: no test)"
+    return f"{100 * c.diff:+.2f} ± {100 * c.se:.2f} pts ({c.test} t = {c.t:.2f}, df = {c.df:.0f}, p = {c.p:.2g})"
 
 
-def verdicts(records: dict, *, n_test: int, scale: str) -> list[dict]:
-    """`claims` with each verdict's fragility: each run (one seed per experiment) left out in turn."""
-    def without(run):
-        kept = records if run is None else {k: v for k, v in records.items() if not k.startswith(RUNS[run])}
-        return claims(kept, n_test=n_test, scale=scale)
+def _pts_eq(e) -> str:
+    lo, hi = e.comparison.interval(0.9)
+    if not math.isfinite(lo):
+        return f"{100 * e.comparison.diff:+.2f} pts (one run: no test)"
+    return (f"{100 * e.comparison.diff:+.2f} pts, 90 % CI [{100 * lo:+.2f}, {100 * hi:+.2f}] against ±{100 * e.margin:g} "
+            f"(TOST p = {e.p:.2g}, df = {e.comparison.df:.0f})")
 
-    return leave_one_out(without, [r for r, prefixes in RUNS.items() if any(k.startswith(prefixes) for k in records)])
+
+def verdicts(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[dict]:
+    """`claims` with each verdict's fragility: each run (one seed: its CNNs, the FCN stages that start from them and
+    their controls) left out in turn."""
+    def without(seed):
+        return claims(by_seed if seed is None else {s: r for s, r in by_seed.items() if s != seed}, n_test=n_test)
+
+    return leave_one_out(without, sorted(by_seed), describe=lambda s: f"seed {s}")
 
 
 def leak_table(records: dict) -> pd.DataFrame:
@@ -219,29 +278,36 @@ def leak_table(records: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def robustness_table(records: dict, n_test: int) -> pd.DataFrame:
+def robustness_table(by_seed: dict[int, dict], n_test: int) -> pd.DataFrame:
+    """Per experiment and test-set perturbation: CNN and FCN accuracy (mean over seeds), FCN − CNN with its
+    one-sample t test over seeds."""
     rows = []
-    for exp, (cnn, fcn) in stages(records).items():
+    exps = [e for e in ("0", "1", "2", "3", "L") if any(e in stages(r) for r in by_seed.values())]
+    for exp in exps:
         for kind in ("test", "noise_0.15", "translate_8px"):
-            a, b = unpack_bits(cnn[f"{kind}_bits"], n_test), unpack_bits(fcn[f"{kind}_bits"], n_test)
-            x, y, p = mcnemar(a, b)
-            rows.append({"experiment": exp, "images": "clean" if kind == "test" else kind, "cnn_acc": 100 * a.mean(),
-                         "fcn_acc": 100 * b.mean(), "fcn_minus_cnn": 100 * (b.mean() - a.mean()),
-                         "cnn_only_right": x, "fcn_only_right": y, "mcnemar_p": p})
+            pairs = [(st[exp][0][f"{kind}_acc"], st[exp][1][f"{kind}_acc"]) for st in map(stages, by_seed.values())
+                     if exp in st]
+            c = one_sample([f - a for a, f in pairs])
+            rows.append({"experiment": exp, "images": "clean" if kind == "test" else kind,
+                         "cnn_acc": 100 * np.mean([a for a, _ in pairs]), "fcn_acc": 100 * np.mean([f for _, f in pairs]),
+                         "fcn_minus_cnn": 100 * c.diff, "diff_se": 100 * c.se, "df": c.df, "p": c.p,
+                         "n_seeds": len(pairs)})
     return pd.DataFrame(rows)
 
 
-def distance_table(records: dict) -> pd.DataFrame:
-    """Our distances at the end of each FCN stage and at the epochs the authors' CSVs report, beside theirs."""
-    dist = distance_frame(records)
+def distance_table(by_seed: dict[int, dict]) -> pd.DataFrame:
+    """Our distances (mean over seeds) at the epochs the authors' CSVs report, beside theirs, and at the end of each
+    FCN stage."""
+    dist = pd.concat([distance_frame(r).assign(seed=s) for s, r in by_seed.items()])
+    mean = dist.groupby(["experiment", "epoch"])[list(SERIES)].mean()
     rows = []
     for exp, csv in PAPER_CSV.items():
-        ours = dist[dist.experiment == exp].set_index("epoch")
         for epoch, vals in csv.items():
-            if epoch in ours.index:
-                rows.append({"experiment": exp, "fcn_epoch": epoch, **{f"ours_{s}": ours.loc[epoch, s] for s in SERIES},
+            if (exp, epoch) in mean.index:
+                rows.append({"experiment": exp, "fcn_epoch": epoch, **{f"ours_{s}": mean.loc[(exp, epoch), s] for s in SERIES},
                              **{f"paper_{s}": v for s, v in zip(SERIES, vals)}})
-    for exp in dist.experiment.unique():
-        last = dist[dist.experiment == exp].iloc[-1]
-        rows.append({"experiment": exp, "fcn_epoch": int(last.epoch), **{f"ours_{s}": last[s] for s in SERIES}})
+    for exp, g in dist.groupby("experiment", sort=False):
+        last = g.groupby("seed").epoch.max().min()  # the last epoch every seed reached
+        rows.append({"experiment": exp, "fcn_epoch": int(last),
+                     **{f"ours_{s}": mean.loc[(exp, last), s] for s in SERIES}})
     return pd.DataFrame(rows)

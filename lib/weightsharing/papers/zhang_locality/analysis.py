@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ...metrics import leave_one_out, spread, verdict, welch
+from ...metrics import ALPHA, binomial_interval, equivalence, holm, one_sample, spread, welch
+from ...verdicts import Finding, judge, leave_one_out, newest, not_run, rules
+from .runs import SLUG
 from .models import FULL, LOCALITY, SPEC_TREE_PARAMS, TREE_MODELS, TREE_SIZES, TreeNet
 
 # ---------------------------------------------------------------------------------------------- Fig. 2 metrics
@@ -225,132 +227,233 @@ def table1() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+STUCK_SHARE = 0.5  # a tree trial is stuck when its training MSE exceeds this share of its targets' variance
+
+
+def stuck(tree: pd.DataFrame) -> pd.Series:
+    """Trials that did not fit their own training data (test_mse / test_nmse is the variance of the true function)."""
+    return tree.train_mse > STUCK_SHARE * (tree.test_mse / tree.test_nmse)
+
+
+def stuck_rates(tree: pd.DataFrame) -> pd.DataFrame:
+    """Per i.i.d. cell and model: stuck trials with the exact 95 % interval of the rate; cells without one left out."""
+    rows = []
+    sub = iid(tree).assign(stuck=stuck(iid(tree)))
+    for (noise, n, model), g in sub.groupby(["noise", "n_train", "model"]):
+        k = int(g.stuck.sum())
+        if k:
+            lo, hi = binomial_interval(k, len(g))
+            rows.append({"model": model, "noise": noise, "n_train": n, "trials": len(g), "stuck": k,
+                         "rate": k / len(g), "rate_lo": lo, "rate_hi": hi})
+    return pd.DataFrame(rows)
+
+
+def tree_regime(tree: pd.DataFrame) -> tuple[bool, str]:
+    """At ε = 0 and every n, the best model's median training MSE is at most 1e-3."""
+    clean = iid(tree)[iid(tree).noise == 0]
+    best = clean.groupby(["n_train", "model"]).train_mse.median().groupby("n_train").min()
+    if not len(best):
+        return False, "no ε = 0 runs"
+    return bool((best <= 1e-3).all()), (f"best model's median training MSE at ε = 0: worst over n {best.max():.1e} "
+                                        f"(n = {best.idxmax()}; threshold 1e-3)")
+
+
+def image_regime(images: pd.DataFrame) -> tuple[bool, str]:
+    med = images.groupby(["dataset", "per_class", "model"]).final_train_loss.median()
+    worst = med.idxmax()
+    return bool((med < math.log(10) / 2).all()), (
+        f"highest median final training loss {med.max():.2f} ({worst[0]} {worst[2]} k = "
+        f"{'full' if worst[1] == FULL else worst[1]}; threshold {math.log(10) / 2:.2f})")
+
+
+def _trials(tree: pd.DataFrame, model: str, noise: float, n: int) -> pd.Series:
+    sub = tree[(tree.model == model) & (tree.noise == noise) & (tree.n_train == n) & ~tree.constant]
+    return sub.set_index("trial").test_mse
+
+
 def tree_claims(tree: pd.DataFrame, extras: dict) -> list[dict]:
+    R = rules(SLUG)
     table = fig1_table(tree)
     noises = sorted(table.noise.unique())
     sizes = sorted(table.n_train.unique())
-    supported, contradicted, cells = 0, [], 0
+    regime, regime_why = tree_regime(tree)
+    runs = int(iid(tree).groupby(["model", "noise", "n_train"]).size().min())
+    when = newest(iid(tree).finished_at)
+
+    def finding(support, against, evidence, n_runs=runs, cells=()):
+        return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells), when)
+
+    tests, ties = {}, []
     for noise in noises:
         for n in sizes:
-            cell = table[(table.noise == noise) & (table.n_train == n)].set_index("model").ours
-            cells += 1
-            if all(cell[m] < 0.01 for m in TREE_MODELS) or max(cell[m] for m in LOCALITY) < min(
-                    cell[m] for m in ("WeightNet", "FCNet")):
-                supported += 1
             for loc in LOCALITY:
                 for other in ("WeightNet", "FCNet"):
-                    d, se = paired(tree, other, loc, noise, n)
-                    if d < 0 and -d > 2 * se and cell[loc] >= 0.01:  # nan se (one trial) never counts
-                        contradicted.append(f"{other} < {loc} at n = {n}, ε = {noise:g} ({d:+.3f} ± {se:.3f})")
-    out = [{"id": "Z1", "claim": "Tree: LocalNet and OracleNet have lower test MSE than WeightNet and FCNet in every cell",
-            "verdict": verdict(supported == cells, bool(contradicted)),
-            "evidence": f"{supported} of {cells} (n, ε) cells support the ordering (or are all-zero ties)"
-                        + (f"; significant reversals: {'; '.join(contradicted[:4])}" if contradicted else "")}]
+                    a, b = _trials(tree, other, noise, n), _trials(tree, loc, noise, n)
+                    if max(a.median(), b.median()) < 0.01:
+                        ties.append((noise, n, loc, other))
+                        continue
+                    both = a.index.intersection(b.index)
+                    tests[noise, n, loc, other] = one_sample(np.log10(a[both]) - np.log10(b[both]))
+    adjusted = dict(zip(tests, holm(c.p for c in tests.values())))
+    ok = [k for k, c in tests.items() if c.significant() > 0]
+    reversed_ = [k for k, c in tests.items() if c.diff < 0 and adjusted[k] < ALPHA]
+    failing = [k for k in tests if k not in ok]
+    rates = stuck_rates(tree)
+    stuck_loc = rates[rates.model.isin(LOCALITY)]
+    out = [judge(R["Z1"], finding(
+        not failing, bool(reversed_),
+        f"{len(ok) + len(ties)} of {len(tests) + len(ties)} (cell, pair) comparisons support the ordering "
+        f"({len(ties)} ties at zero); not significant: {len(failing) - len(reversed_)}"
+        + (f", e.g. {_cell(failing[0])}: {tests[failing[0]]}" if failing else "")
+        + (f"; Holm-significant reversals: " + "; ".join(f"{_cell(k)} {tests[k]}" for k in reversed_[:3]) if reversed_ else "")
+        + f"; stuck locality trials: {int(stuck_loc.stuck.sum())} in {len(stuck_loc)} cells",
+        cells=[f"ε = {e:g}, n = {n}" for e in noises for n in sizes]))]
 
     big = max(sizes)
-    wn = table[(table.model == "WeightNet") & (table.n_train == big)].set_index("noise")
-    out.append({"id": "Z2", "claim": "Tree: with enough data WeightNet also approaches zero error (MSE < 0.05 at the largest n)",
-                "verdict": "holds" if (wn.ours < 0.05).all() else "does not hold",
-                "evidence": "; ".join(f"ε = {e:g}: {r.ours:.4f} ± {r.ours_se:.4f}" for e, r in wn.iterrows())
-                            + f" (n = {big})"})
+    z2 = {e: one_sample(_trials(tree, "WeightNet", e, big), 0.05) for e in noises}
+    z2_holm = dict(zip(z2, holm(c.p_above() for c in z2.values())))
+    out.append(judge(R["Z2"], finding(
+        all(c.p_below() < ALPHA for c in z2.values()), any(p < ALPHA for p in z2_holm.values()),
+        f"WeightNet at n = {big}, mean test MSE − 0.05: " + "; ".join(
+            f"ε = {e:g}: {c} (one-sided p below = {c.p_below():.2g})" for e, c in z2.items()),
+        cells=[f"ε = {e:g}" for e in noises])))
 
     noisy = max(noises)
-    first = {m: first_below(table, m, noisy) for m in TREE_MODELS}
-    loc_ok = all(first[m] is not None and first[m] <= 512 for m in LOCALITY)
-    other_ok = all(first[m] is None or first[m] >= 2048 for m in ("WeightNet", "FCNet"))
-    out.append({"id": "Z3", "claim": "Tree, ε = 0.3: locality models reach low error within hundreds of examples; "
-                                     "WeightNet and FCNet need ≥ 2048",
-                "verdict": "holds" if loc_ok and other_ok else "does not hold",
-                "evidence": f"smallest n with mean MSE < 0.05 at ε = {noisy:g}: "
-                            + ", ".join(f"{m} {first[m] or 'never'}" for m in TREE_MODELS)})
+    low = {(m, n): one_sample(_trials(tree, m, noisy, n), 0.05) for m in TREE_MODELS for n in sizes}
+    loc_ok = all(any(low[m, n].p_below() < ALPHA for n in sizes if n <= 512) for m in LOCALITY)
+    others = [(m, n) for m in ("WeightNet", "FCNet") for n in sizes if n <= 1024]
+    others_ok = all(low[k].p_above() < ALPHA for k in others)
+    early = dict(zip(others, holm(low[k].p_below() for k in others)))
+    first = {m: next((n for n in sizes if low[m, n].p_below() < ALPHA), None) for m in TREE_MODELS}
+    out.append(judge(R["Z3"], finding(
+        loc_ok and others_ok, any(p < ALPHA for p in early.values()),
+        f"smallest n with mean test MSE significantly below 0.05 at ε = {noisy:g}: "
+        + ", ".join(f"{m} {first[m] or 'never'}" for m in TREE_MODELS)
+        + f"; WeightNet and FCNet significantly above 0.05 in {sum(low[k].p_above() < ALPHA for k in others)} of "
+          f"{len(others)} cells with n ≤ 1024")))
 
     f2 = fig2_metrics(extras)
     if len(f2) and set(f2.n_train) >= {512, 4096}:
-        w = f2[f2.model == "WeightNet"].groupby("n_train").concentration.mean()
-        loc = f2[f2.model == "LocalNet"].groupby("n_train")[["rel_error", "rel_error_all"]].mean()
-
-        def z4(measure):
-            return ("holds" if w[4096] > 0.9 and loc[measure][4096] < 0.1 and w[4096] > w[512]
-                    and loc[measure][4096] < loc[measure][512] else "does not hold")
-
-        out.append({"id": "Z4", "claim": "Tree (Fig. 2): with enough data both WeightNet and LocalNet learn the true "
-                                         "first-layer weights; at n = 512 WeightNet has not localised",
-                    "verdict": z4("rel_error"),
-                    "evidence": f"WeightNet concentration {w[512]:.2f} (n = 512) -> {w[4096]:.2f} (n = 4096); "
-                                f"LocalNet relative error on its influential positions {loc.rel_error[512]:.3f} -> "
-                                f"{loc.rel_error[4096]:.3f}; means over the ε = 0 trials. With the first measure "
-                                f"(all 32 positions: {loc.rel_error_all[512]:.3f} -> {loc.rel_error_all[4096]:.3f}) "
-                                f"the verdict would be '{z4('rel_error_all')}'"})
+        w = f2[f2.model == "WeightNet"]
+        loc = f2[f2.model == "LocalNet"]
+        conc = one_sample(w[w.n_train == 4096].concentration, 0.9)
+        grew = welch(w[w.n_train == 4096].concentration, w[w.n_train == 512].concentration)
+        err = one_sample(loc[loc.n_train == 4096].rel_error, 0.1)
+        err_all = loc.groupby("n_train").rel_error_all.mean()
+        bad = holm([conc.p_below(), err.p_above()])
+        out.append(judge(R["Z4"], finding(
+            conc.p_above() < ALPHA and grew.significant() > 0 and err.p_below() < ALPHA, any(p < ALPHA for p in bad),
+            f"WeightNet concentration at n = 4096 − 0.9: {conc}; n = 4096 − n = 512: {grew}; LocalNet relative error on "
+            f"its influential positions at n = 4096 − 0.1: {err}; over all 32 positions (the earlier measure) "
+            f"{err_all[512]:.3f} → {err_all[4096]:.3f}", int(min(len(w[w.n_train == 4096]), len(loc[loc.n_train == 4096]))))))
     else:
-        out.append({"id": "Z4", "claim": "Tree (Fig. 2): both nets learn the true first-layer weights with enough data",
-                    "verdict": "not run", "evidence": "n = 512 and 4096 are not in this budget"})
+        out.append(not_run(R["Z4"], "n = 512 and 4096 are not in this budget"))
     return out
+
+
+def _cell(k) -> str:
+    noise, n, loc, other = k
+    return f"{other} vs {loc} at n = {n}, ε = {noise:g}"
+
+
+def _size(k) -> str:
+    return "full" if k == FULL else str(k)
 
 
 def image_claims(images: pd.DataFrame) -> list[dict]:
-    table = image_table(images)
-    t2 = table2(images)
+    R = rules(SLUG)
+    ours = images[images.protocol == "ours"]
+    regime, regime_why = image_regime(ours)
+
+    def acc(dataset, model, k, column="clean_acc"):
+        return ours[(ours.dataset == dataset) & (ours.model == model) & (ours.per_class == k)][column].to_numpy()
+
+    def finding(support, against, evidence, used, cells=()):
+        n_runs = int(used.groupby(["dataset", "model", "per_class"]).size().min()) if len(used) else 0
+        return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells), newest(used.finished_at))
+
+    sizes = list(dict.fromkeys(ours.per_class))
+    order = sorted(sizes, key=lambda k: 10 ** 9 if k == FULL else k)
+    small, large = order[0], order[-1]
     out = []
-    rhos = {}
-    for (dataset, model), g in table.groupby(["dataset", "model"]):
-        sizes = g.per_class.map(lambda k: 10 ** 6 if k == "full" else k)
-        rhos[(dataset, model)] = stats.spearmanr(sizes, g.ours).statistic if len(g) > 2 else float("nan")
-    enough = table.per_class.nunique() > 2
-    out.append({"id": "Z5", "claim": "Images: test accuracy rises with training-set size for every model",
-                "verdict": "inconclusive" if not enough else "holds" if all(r > 0.8 for r in rhos.values())
-                else "does not hold",
-                "evidence": "Spearman ρ(size, mean accuracy) " + ", ".join(
-                    f"{d} {m} {r:.2f}" for (d, m), r in rhos.items())})
+    rise = {(d, m): welch(acc(d, m, large), acc(d, m, small)) for d in DATASETS_ORDER for m in IMAGE_ORDER
+            if len(acc(d, m, large))}
+    rise_holm = dict(zip(rise, holm(c.p for c in rise.values())))
+    out.append(judge(R["Z5"], finding(
+        len(order) >= 2 and all(c.significant() > 0 for c in rise.values()),
+        any(c.diff < 0 and rise_holm[k] < ALPHA for k, c in rise.items()),
+        f"accuracy at k = {_size(large)} − k = {_size(small)}: smallest "
+        + (lambda k: f"{k[0]} {k[1]} {rise[k]}")(min(rise, key=lambda k: rise[k].t)),
+        ours[ours.per_class.isin([small, large])], [f"{d} {m}" for d, m in rise])))
 
-    def at(dataset):
-        return {k: g.set_index("model") for k, g in table[table.dataset == dataset].groupby("per_class", sort=False)}
+    best, close, against = [], [], []
+    for k in order:
+        for m in ("FCNet", "WeightNet", "LocalNet"):
+            c = welch(acc("mnist", "ConvNet", k), acc("mnist", m, k))
+            best.append(c.significant() > 0)
+            against.append((c.diff < 0, c.p))
+        if k == FULL or k >= 100:
+            trio = ("FCNet", "WeightNet", "LocalNet")
+            for i, a in enumerate(trio):
+                for b in trio[i + 1:]:
+                    c = welch(acc("mnist", a, k), acc("mnist", b, k))
+                    close.append((f"k = {_size(k)} {a} − {b}", equivalence(c, 0.03)))
+                    against.append((True, min(c.p_above(0.03), c.p_below(-0.03))))
+    adj = holm(p for _, p in against)
+    worst = max(close, key=lambda t: t[1].p) if close else None
+    out.append(judge(R["Z6"], finding(
+        all(best) and all(e.equivalent for _, e in close), any(flag and p < ALPHA for (flag, _), p in zip(against, adj)),
+        f"ConvNet significantly above each other model in {sum(best)} of {len(best)} comparisons; "
+        f"{sum(e.equivalent for _, e in close)} of {len(close)} pairs equivalent within ±0.03"
+        + (f"; least equivalent {worst[0]}: {worst[1]}" if worst else ""), ours[ours.dataset == "mnist"])))
 
-    mnist, notes, ok_best, ok_close = at("mnist"), [], True, True
-    for k, g in mnist.items():
-        best = g.ours.idxmax()
-        ok_best &= best == "ConvNet"
-        others = g.loc[["FCNet", "WeightNet", "LocalNet"], "ours"]
-        if k == "full" or k >= 100:
-            ok_close &= others.max() - others.min() <= 0.03
-        notes.append(f"k = {k}: best {best}, others span {others.max() - others.min():.3f}")
-    out.append({"id": "Z6", "claim": "MNIST: ConvNet is best; FCNet, WeightNet and LocalNet are comparable (within 3 points, k ≥ 100)",
-                "verdict": "holds" if ok_best and ok_close else "does not hold", "evidence": "; ".join(notes)})
+    z7, bad = [], []
+    for k in order:
+        for m in ("ConvNet", "FCNet", "LocalNet"):
+            c = welch(acc("cifar10", "WeightNet", k), acc("cifar10", m, k))
+            margin = -0.02 if (k == FULL or k >= 100) else 0.0
+            z7.append((f"k = {_size(k)} vs {m}", c, c.p_below(margin) < ALPHA))
+            bad.append((c.diff > 0, c.p))
+    adj = holm(p for _, p in bad)
+    weakest = max(z7, key=lambda t: t[1].diff)
+    out.append(judge(R["Z7"], finding(
+        all(ok for *_, ok in z7), any(flag and p < ALPHA for (flag, _), p in zip(bad, adj)),
+        f"WeightNet below the others by the rule's margin in {sum(ok for *_, ok in z7)} of {len(z7)} comparisons; "
+        f"closest: {weakest[0]}: WeightNet − other = {weakest[1]}", ours[ours.dataset == "cifar10"])))
 
-    cifar, notes, ok = at("cifar10"), [], True
-    for k, g in cifar.items():
-        worst = g.ours.idxmin()
-        gap = g.drop("WeightNet").ours.min() - g.loc["WeightNet", "ours"]
-        ok &= worst == "WeightNet" and (k != "full" and k < 100 or gap >= 0.02)
-        notes.append(f"k = {k}: lowest {worst}, WeightNet {gap:+.3f} below the next")
-    out.append({"id": "Z7", "claim": "CIFAR-10: WeightNet is substantially worse than the other three at every size",
-                "verdict": "holds" if ok else "does not hold", "evidence": "; ".join(notes)})
-
-    def change(dataset, model, k):
-        row = t2[(t2.dataset == dataset) & (t2.model == model) & (t2.per_class == k)]
-        return float(row.ours.iloc[0]) if len(row) else None
-
-    ks = list(dict.fromkeys(t2[t2.dataset == "mnist"].per_class))
+    fg = ours[ours.fgsm_acc.notna()].assign(change=lambda d: (d.fgsm_acc - d.clean_acc) / d.clean_acc)
+    ks = sorted(fg.per_class.unique(), key=lambda k: 10 ** 9 if k == FULL else k)
     if len(ks) >= 2:
-        small, large = ks[0], ks[-1]
-        w = {k: change("mnist", "WeightNet", k) for k in (small, large)}
-        l = {k: change("mnist", "LocalNet", k) for k in (small, large)}
-        similar = all(abs(w[k] - l[k]) <= 0.03 for k in (small, large))
-        shrinks = abs(w[large]) < abs(w[small]) and abs(l[large]) < abs(l[small])
-        out.append({"id": "Z8", "claim": "FGSM, MNIST: WeightNet and LocalNet lose similar fractions; the loss shrinks with more data",
-                    "verdict": "holds" if similar and shrinks else "does not hold",
-                    "evidence": "; ".join(f"k = {k}: WeightNet {w[k]:+.1%}, LocalNet {l[k]:+.1%}" for k in (small, large))})
-        w = {k: change("cifar10", "WeightNet", k) for k in (small, large)}
-        l = {k: change("cifar10", "LocalNet", k) for k in (small, large)}
-        ok = all(w[k] - l[k] >= 0.08 for k in (small, large))
-        out.append({"id": "Z9", "claim": "FGSM, CIFAR-10: LocalNet loses far more (≈ 40 %) than WeightNet (≈ 24 %) at both sizes",
-                    "verdict": "holds" if ok else "does not hold",
-                    "evidence": "; ".join(f"k = {k}: WeightNet {w[k]:+.1%}, LocalNet {l[k]:+.1%}" for k in (small, large))})
+        lo_k, hi_k = ks[0], ks[-1]
+
+        def change(dataset, model, k):
+            return fg[(fg.dataset == dataset) & (fg.model == model) & (fg.per_class == k)].change.to_numpy()
+
+        sim = {k: welch(change("mnist", "WeightNet", k), change("mnist", "LocalNet", k)) for k in (lo_k, hi_k)}
+        shrink = {m: welch(change("mnist", m, hi_k), change("mnist", m, lo_k)) for m in ("WeightNet", "LocalNet")}
+        fam = [min(c.p_above(0.03), c.p_below(-0.03)) for c in sim.values()] + \
+              [c.p_below() for c in shrink.values()]
+        used = fg[(fg.dataset == "mnist") & fg.model.isin(["WeightNet", "LocalNet"])]
+        out.append(judge(R["Z8"], finding(
+            all(equivalence(c, 0.03).equivalent for c in sim.values()) and all(c.significant() > 0 for c in shrink.values()),
+            any(p < ALPHA for p in holm(fam)),
+            "; ".join(f"k = {_size(k)}: WeightNet − LocalNet {equivalence(c, 0.03)}" for k, c in sim.items())
+            + "; " + "; ".join(f"{m} change at k = {_size(hi_k)} − k = {_size(lo_k)}: {c}" for m, c in shrink.items()), used)))
+        gap = {k: welch(change("cifar10", "WeightNet", k), change("cifar10", "LocalNet", k)) for k in (lo_k, hi_k)}
+        gap_holm = holm(c.p for c in gap.values())
+        used = fg[(fg.dataset == "cifar10") & fg.model.isin(["WeightNet", "LocalNet"])]
+        out.append(judge(R["Z9"], finding(
+            all(c.significant() > 0 and c.diff >= 0.08 for c in gap.values()),
+            any(c.diff < 0 and p < ALPHA for c, p in zip(gap.values(), gap_holm)),
+            "; ".join(f"k = {_size(k)}: WeightNet change − LocalNet change = {c}" for k, c in gap.items()), used)))
     else:
-        for cid, claim in (("Z8", "FGSM, MNIST: similar losses that shrink with data"),
-                           ("Z9", "FGSM, CIFAR-10: LocalNet loses far more than WeightNet")):
-            out.append({"id": cid, "claim": claim, "verdict": "not run",
-                        "evidence": "this budget evaluates FGSM at fewer than two training sizes"})
+        for cid in ("Z8", "Z9"):
+            out.append(not_run(R[cid], "this budget evaluates FGSM at fewer than two training sizes"))
     return out
+
+
+DATASETS_ORDER = ("mnist", "cifar10")
+IMAGE_ORDER = ("ConvNet", "FCNet", "WeightNet", "LocalNet")
 
 
 def verdicts(tree: pd.DataFrame, extras: dict, images: pd.DataFrame) -> list[dict]:

@@ -203,7 +203,8 @@ def sweep_tree(budget: Budget, store: Store) -> list[dict | None]:
 
 def run_tree(budget: Budget, store: Store) -> tuple[pd.DataFrame, dict]:
     units, records = tree_units(budget), sweep_tree(budget, store)
-    rows = [{"model": k["model"], "n_train": k["n_train"], **row} for k, r in zip(units, records) for row in r["rows"]]
+    rows = [{"model": k["model"], "n_train": k["n_train"], **row, "finished_at": r.get("finished_at")}
+            for k, r in zip(units, records) for row in r["rows"]]
     extras = {(k["model"], k["n_train"]): r for k, r in zip(units, records)}
     return pd.DataFrame(rows), extras
 
@@ -249,6 +250,7 @@ def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataF
     plan, records = image_runs(budget), sweep_images(budget, store, device=device)
     return pd.DataFrame([{**asdict(run), "clean_acc": rec["clean_acc"], "fgsm_acc": rec.get("fgsm_acc"),
                           "train_examples": rec["train_examples"], "params": rec["params"], "seconds": rec["seconds"],
+                          "final_train_loss": rec["train_loss"][-1], "finished_at": rec.get("finished_at"),
                           "sample_signs": rec.get("sample_signs")} for run, rec in zip(plan, records)])
 
 
