@@ -31,7 +31,7 @@ def test_committed_summary_has_the_designed_format(name):
     assert {"slug", "budget", "git_sha", "finished_at", "wall_seconds", "device", "torch_version", "claims",
             "tables"} <= set(s)
     assert s["slug"] == name and s["budget"] == "cpu" and s["claims"]
-    fields = {"id", "claim", "verdict", "evidence", "test", "n_runs", "regime", "cells", "newest_unit", "fragile",
+    fields = {"id", "claim", "verdict", "evidence", "test", "n_runs", "regime", "cells", "first_unit", "newest_unit", "fragile",
               "runs_left_out", "decided_by", "rule_changed_after_results", "rule_changed_at", "earlier_rule",
               "earlier_verdict"}
     assert all(set(c) == fields and c["verdict"] in verdicts.VERDICTS for c in s["claims"])

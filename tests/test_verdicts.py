@@ -136,11 +136,12 @@ def test_every_chapter_declares_its_claims_with_a_rule_and_disjoint_lines(slug):
             assert r.larger_run["budget"] in ("cpu", "paper") and r.larger_run["experiments"]
 
 
-def test_a_rule_edited_after_its_newest_run_is_flagged_with_the_earlier_verdict(monkeypatch):
+def test_a_rule_edited_after_any_of_its_runs_is_flagged_with_the_earlier_verdict(monkeypatch):
     monkeypatch.setattr(verdicts, "rule_changed", lambda slug, rule: ("abc123", "2026-12-01T00:00:00+00:00"))
     monkeypatch.setattr(verdicts, "_summary_before", lambda slug, budget, commit: {"Z1": "does not hold"})
-    before = {"id": "Z1", "newest_unit": "2026-11-30T00:00:00+00:00"}
-    after = {"id": "Z2", "newest_unit": "2026-12-02T00:00:00+00:00"}
-    verdicts.annotate([before, after], "zhang_locality", "cpu")
-    assert before["rule_changed_after_results"] is True and before["earlier_verdict"] == "does not hold"
-    assert after["rule_changed_after_results"] is False and after["earlier_verdict"] is None
+    seen = {"id": "Z1", "first_unit": "2026-11-30T00:00:00+00:00", "newest_unit": "2026-12-02T00:00:00+00:00"}
+    fixed_first = {"id": "Z2", "first_unit": "2026-12-02T00:00:00+00:00", "newest_unit": "2026-12-03T00:00:00+00:00"}
+    verdicts.annotate([seen, fixed_first], "zhang_locality", "cpu")
+    # a first seed had finished before the rule was written: flagged, even though newer runs came after it
+    assert seen["rule_changed_after_results"] is True and seen["earlier_verdict"] == "does not hold"
+    assert fixed_first["rule_changed_after_results"] is False and fixed_first["earlier_verdict"] is None

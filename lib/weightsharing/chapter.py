@@ -74,7 +74,7 @@ class Chapter:
         rule changed after the results (with the verdict before), and the evidence. Adds the rule's history to each
         claim (in place, so the summary carries it); glues verdict_<id> and fragility_<id> and the counts."""
         import pandas as pd
-        from IPython.display import display
+        from IPython.display import Markdown, display
 
         self.note_if_smoke()
         verdicts.annotate(claims, self.slug, self.budget_name)
@@ -88,6 +88,14 @@ class Chapter:
                                                               if c.get("rule_changed_after_results") else "no"),
                                "evidence": c["evidence"]} for c in claims])
         display(tables.show(shown))
+        display(Markdown("The rule behind each verdict, as declared in the chapter's claims file, and where it was "
+                         "changed after results were seen, the earlier rule with the verdict the chapter gave under it:"))
+        display(tables.show(pd.DataFrame([{"id": c["id"], "rule": c["test"],
+                                           "regime check": (c.get("regime") or {}).get("check") or "—",
+                                           "earlier rule (verdict under it)": (
+                                               f"{c.get('earlier_rule') or 'not recorded'} "
+                                               f"({c.get('earlier_verdict') or 'a new claim'})"
+                                               if c.get("rule_changed_after_results") else "—")} for c in claims])))
         for c in claims:
             self.glue(f"verdict_{c['id']}", c["verdict"])
             self.glue(f"fragility_{c['id']}", fragility_word(c.get("fragile")))

@@ -14,7 +14,9 @@ many runs in the smallest arm? did the regime check pass?) and `judge` gives the
 - `inconclusive`: neither support nor a significant contradiction.
 
 `annotate` adds what the rule's history says: whether the rule was last changed (by its lines' commits, from `git
-blame`) after the newest unit it uses had finished, and the verdict the chapter's summary gave before that change.
+blame`) after any unit it judges had finished, so that part of its data could have been seen (stricter than "after
+the newest unit": rules written after a first seed was seen count), and the verdict the chapter's summary gave
+before that change.
 `leave_one_out` recomputes every claim with each run left out: a verdict that changes, or whose evidence shrinks (a
 cell drops out), is fragile.
 """
@@ -72,7 +74,7 @@ class Finding:
     regime: bool | None = None             # the rule's regime check passed (None: the rule names none)
     regime_evidence: str = ""
     cells: tuple[str, ...] = ()            # the datasets, arms or cells the evidence covers
-    newest: str | None = None              # finished_at of the newest unit used
+    finished: tuple[str | None, str | None] = (None, None)  # finished_at of the oldest and newest unit used
 
 
 def judge(rule: Rule, f: Finding) -> dict:
@@ -90,19 +92,20 @@ def judge(rule: Rule, f: Finding) -> dict:
         evidence += f". Regime check {'passed' if f.regime else 'FAILED'}: {f.regime_evidence}"
     return {"id": rule.id, "claim": rule.claim, "verdict": verdict, "evidence": evidence, "test": rule.rule,
             "n_runs": None if f.n_runs is None else int(f.n_runs), "regime": None if rule.regime is None else
-            {"check": rule.regime, "passed": f.regime}, "cells": list(f.cells), "newest_unit": f.newest}
+            {"check": rule.regime, "passed": f.regime}, "cells": list(f.cells), "first_unit": f.finished[0],
+            "newest_unit": f.finished[1]}
 
 
 def not_run(rule: Rule, why: str) -> dict:
     return {"id": rule.id, "claim": rule.claim, "verdict": "not run", "evidence": why, "test": rule.rule,
             "n_runs": 0, "regime": None if rule.regime is None else {"check": rule.regime, "passed": None},
-            "cells": [], "newest_unit": None}
+            "cells": [], "first_unit": None, "newest_unit": None}
 
 
-def newest(*finished: Iterable[str | None]) -> str | None:
-    """The latest finished_at among the units a claim used."""
-    times = [t for group in finished for t in group if t]
-    return max(times) if times else None
+def finished(*groups: Iterable[str | None]) -> tuple[str | None, str | None]:
+    """The earliest and the latest finished_at among the units a claim used."""
+    times = [t for group in groups for t in group if t]
+    return (min(times), max(times)) if times else (None, None)
 
 
 # ---------------------------------------------------------------------------------------------- fragility
@@ -237,13 +240,14 @@ def _summary_before(slug: str, budget: str, commit: str) -> dict:
 
 
 def annotate(claims: list[dict], slug: str, budget: str) -> list[dict]:
-    """Each claim with `rule_changed_after_results` and, where true, `earlier_verdict`: what the chapter's summary
-    said before the rule's last change (under the earlier rule; `None` for a claim that is new)."""
+    """Each claim with `rule_changed_after_results` (the rule's last change came after the first unit it judges had
+    finished) and, where true, `earlier_verdict`: what the chapter's summary said before that change (under the
+    earlier rule; `None` for a claim that is new)."""
     table = rules(slug)
     for c in claims:
         rule = table.get(c["id"].split("/")[0])
         changed = rule_changed(slug, rule) if rule else None
-        after = bool(changed and c.get("newest_unit") and changed[1] > c["newest_unit"])
+        after = bool(changed and c.get("first_unit") and changed[1] > c["first_unit"])
         c["rule_changed_after_results"] = after
         c["rule_changed_at"] = changed[1] if changed else None
         c["earlier_rule"] = rule.earlier if rule else None

@@ -20,7 +20,7 @@ from .. import data, plotting
 from ..layers import HashedLinear, hash_index, hash_stats
 from ..metrics import (ALPHA, Comparison, binomial_interval, contrast, holm, one_sample, regression_term, test_accuracy,
                        welch)
-from ..verdicts import Finding, judge, leave_one_out, newest, not_run, rules
+from ..verdicts import Finding, finished, judge, leave_one_out, not_run, rules
 from ..planning import Planned
 from ..runs import Store, sweep
 from ..train import fit
@@ -433,11 +433,10 @@ def converged(df: pd.DataFrame) -> tuple[bool, str]:
 
 def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
     R, out = rules(SLUG), []
-    finished = df.finished_at
 
     def finding(support, against, evidence, runs, n_runs, cells=()):
         ok, why = converged(runs)
-        return Finding(support, against, evidence, n_runs, ok, why, tuple(cells), newest(finished[runs.index]))
+        return Finding(support, against, evidence, n_runs, ok, why, tuple(cells), finished(runs.finished_at))
 
     d = main_runs(df, "mnist")
     dir_m = d[d.hash == "dirichlet"]

@@ -21,7 +21,7 @@ from ..planning import Planned
 from ..runs import Store, canonical, sweep
 from ..metrics import (ALPHA, binary_accuracy, binomial_interval, binomial_se, equivalence, holm, linear_contrast,
                        one_sample, spread, welch)
-from ..verdicts import Finding, judge, leave_one_out, newest, not_run, rules
+from ..verdicts import Finding, finished, judge, leave_one_out, not_run, rules
 from ..train import columns, fit
 
 SLUG = "salimbeni_pairs"
@@ -390,7 +390,7 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
         ok, why = fitted(df, experiment, models)
         used = frame[frame.model.isin(list(models))]
         return Finding(support, against, evidence, int(used.groupby("model").size().reindex(list(models)).fillna(0).min()),
-                       ok, why, tuple(models), newest(used.finished_at))
+                       ok, why, tuple(models), finished(used.finished_at))
 
     al = {a: welch(acc[a], acc[b]) for a, b in COUNTERPART.items()}
     al_holm = dict(zip(al, holm(c.p for c in al.values())))

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from ...metrics import ALPHA, equivalence, holm, linear_contrast, one_sample, welch
-from ...verdicts import Finding, judge, leave_one_out, newest, not_run, rules
+from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
 from .runs import CLASSES, SLUG
 from .models import (MODELS, build, dense_counts, layer1_reference_counts, matched_width, s_fc_params,
                      three_fc_params, trainable)
@@ -175,7 +175,7 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
     def finding(support, against, evidence, arms, cells=()):
         n_runs = min((len(a) for a in arms), default=0)
         return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells),
-                       newest(*(a.finished_at for a in arms)))
+                       finished(*(a.finished_at for a in arms)))
 
     def have(d, *rows):
         return all(len(arm(d, *r)) for r in rows)

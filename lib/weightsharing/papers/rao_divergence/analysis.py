@@ -8,7 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from ...metrics import ALPHA, binomial_se, equivalence, holm, one_sample
-from ...verdicts import Finding, judge, leave_one_out, newest, not_run, rules
+from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
 from .runs import SLUG
 from ...runs import unpack_bits
 
@@ -116,7 +116,7 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
     per = {s: stages(by_seed[s]) for s in seeds}
     dist = {s: distance_frame(by_seed[s]) for s in seeds}
     regime, regime_why = converged(by_seed)
-    when = newest(r.get("finished_at") for recs in by_seed.values() for r in recs.values())
+    when = finished(r.get("finished_at") for recs in by_seed.values() for r in recs.values())
 
     def have(*exps):
         return [s for s in seeds if all(e in per[s] for e in exps)]

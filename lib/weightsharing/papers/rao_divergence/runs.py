@@ -72,7 +72,7 @@ BUDGETS = {
         Stage(20, 5), Stage(10, 5)), seeds=(0, 1000, 2000)),
     "paper": Budget(train=45_000, val=5_000, test=10_000, leak_pool=50_000, experiments=_experiments(
         Stage(500, 100), Stage(500, 100), Stage(200), Stage(200, 100), Stage(100), Stage(500, 100), Stage(50),
-        Stage(50), Stage(500, 100), Stage(500, 100))),
+        Stage(50), Stage(500, 100), Stage(500, 100)), seeds=(0, 1000, 2000)),
 }
 
 
