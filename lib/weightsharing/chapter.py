@@ -120,6 +120,9 @@ class Chapter:
             units = [u for u in units if u.experiment.startswith(tuple(want["experiments"]))]
         if not units:
             return ""
+        if all(u.key is not None and u.key in self.store for u in units):
+            return (f". The budget '{want['budget']}' would train exactly these units again: deciding it needs a run "
+                    f"beyond the paper's own settings (longer training), which no budget plans yet")
         est = planning.estimate(units)
         what = ", ".join(want.get("experiments") or ["every experiment"])
         return (f". Would decide it: budget '{want['budget']}' ({what}; {len(est)} units), about "

@@ -263,6 +263,7 @@ def tree_regime(tree: pd.DataFrame) -> tuple[bool, str]:
 
 
 def image_regime(images: pd.DataFrame) -> tuple[bool, str]:
+    """Every compared arm's median final training loss is below half of ln 10 (chance)."""
     med = images.groupby(["dataset", "per_class", "model"]).final_train_loss.median()
     worst = med.idxmax()
     return bool((med < math.log(10) / 2).all()), (
@@ -367,13 +368,13 @@ def _size(k) -> str:
 def image_claims(images: pd.DataFrame) -> list[dict]:
     R = rules(SLUG)
     ours = images[images.protocol == "ours"]
-    regime, regime_why = image_regime(ours)
 
     def acc(dataset, model, k, column="clean_acc"):
         return ours[(ours.dataset == dataset) & (ours.model == model) & (ours.per_class == k)][column].to_numpy()
 
     def finding(support, against, evidence, used, cells=()):
         n_runs = int(used.groupby(["dataset", "model", "per_class"]).size().min()) if len(used) else 0
+        regime, regime_why = image_regime(used)  # over the arms this claim compares
         return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells), finished(used.finished_at))
 
     sizes = list(dict.fromkeys(ours.per_class))
