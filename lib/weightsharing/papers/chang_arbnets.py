@@ -480,7 +480,7 @@ def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
     else:
         out.append(not_run(R["C3"], "needs at least 3 α values at 2 sparsities"))
 
-    tests, used, evidence = {}, [], []
+    tests, used = {}, []
     for dataset in ("mnist", "cifar10"):
         m = main_runs(df, dataset)
         drops = []

@@ -5,12 +5,10 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from ...metrics import ALPHA, binomial_se, equivalence, holm, one_sample
+from ...metrics import ALPHA, equivalence, holm, one_sample
 from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
 from .runs import SLUG
-from ...runs import unpack_bits
 
 # Paper text: final validation accuracy (%) of the code's leaky split, CNN -> FCN
 PAPER_VAL = {"1": (95.8, 94.0), "2": (94.0, 92.6), "3": (83.85, 85.25)}
@@ -24,12 +22,6 @@ PAPER_CSV = {"0": {1: (0.0020, 0.0021, 0.0004, 0.0004), 4: (0.0029, 0.0030, 0.00
                    49: (0.0587, 0.0569, 0.3214, 0.3097), 99: (0.0698, 0.0675, 0.4450, 0.4325),
                    140: (0.0743, 0.0719, 0.5009, 0.4891)}}
 SERIES = ("euclid_l1_r1", "euclid_l1_r4", "cos_l1_r1", "cos_l1_r4")
-
-
-def mcnemar(a_bits: np.ndarray, b_bits: np.ndarray) -> tuple[int, int, float]:
-    """Exact McNemar test on paired per-example correctness: (a right & b wrong, a wrong & b right, two-sided p)."""
-    b, c = int((a_bits & ~b_bits).sum()), int((~a_bits & b_bits).sum())
-    return b, c, float(stats.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
 
 
 def stages(records: dict) -> dict[str, tuple[dict, dict]]:

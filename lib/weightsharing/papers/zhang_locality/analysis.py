@@ -114,21 +114,6 @@ def fig1_table(tree: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def paired(tree: pd.DataFrame, a: str, b: str, noise: float, n: int) -> tuple[float, float]:
-    """Mean and s.e. of MSE(a) - MSE(b) over trials that share theta and data."""
-    sub = iid(tree)
-    sub = sub[(sub.noise == noise) & (sub.n_train == n)]
-    d = (sub[sub.model == a].set_index("trial").test_mse - sub[sub.model == b].set_index("trial").test_mse).dropna()
-    se = d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-    return float(d.mean()), float(se)
-
-
-def first_below(table: pd.DataFrame, model: str, noise: float, threshold: float = 0.05):
-    sub = table[(table.model == model) & (table.noise == noise)].sort_values("n_train")
-    hit = sub[sub.ours < threshold]
-    return int(hit.n_train.iloc[0]) if len(hit) else None
-
-
 def fig2_metrics(extras: dict, n_values=(512, 4096)) -> pd.DataFrame:
     rows = []
     for n in n_values:
@@ -310,7 +295,7 @@ def tree_claims(tree: pd.DataFrame, extras: dict) -> list[dict]:
         f"{len(ok) + len(ties)} of {len(tests) + len(ties)} (cell, pair) comparisons support the ordering "
         f"({len(ties)} ties at zero); not significant: {len(failing) - len(reversed_)}"
         + (f", e.g. {_cell(failing[0])}: {tests[failing[0]]}" if failing else "")
-        + (f"; Holm-significant reversals: " + "; ".join(f"{_cell(k)} {tests[k]}" for k in reversed_[:3]) if reversed_ else "")
+        + ("; Holm-significant reversals: " + "; ".join(f"{_cell(k)} {tests[k]}" for k in reversed_[:3]) if reversed_ else "")
         + f"; stuck locality trials: {int(stuck_loc.stuck.sum())} in {len(stuck_loc)} cells",
         cells=[f"ε = {e:g}, n = {n}" for e in noises for n in sizes]))]
 
