@@ -33,6 +33,7 @@ class Chapter:
     store: runs.Store = field(init=False)
     prov: dict = field(init=False)
     _start: float = field(init=False)
+    _planned: dict = field(default_factory=dict, init=False)  # budget -> its planned units, for larger_run
 
     def __post_init__(self):
         show_user_errors_briefly()
@@ -114,8 +115,10 @@ class Chapter:
 
         rule = verdicts.rules(self.slug).get(claim_id)
         want = (rule.larger_run if rule else None) or {"budget": "paper", "experiments": []}
-        module = paper(self.slug)
-        units = module.planned(module.BUDGETS[want["budget"]])
+        if want["budget"] not in self._planned:  # one plan per budget, however many claims ask
+            module = paper(self.slug)
+            self._planned[want["budget"]] = module.planned(module.BUDGETS[want["budget"]])
+        units = self._planned[want["budget"]]
         if want.get("experiments"):
             units = [u for u in units if u.experiment.startswith(tuple(want["experiments"]))]
         if not units:

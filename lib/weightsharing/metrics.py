@@ -82,6 +82,11 @@ class Comparison:
             return 0.0 if self.diff < margin else 1.0
         return float(stats.t.cdf((self.diff - margin) / self.se, self.df))
 
+    def p_outside(self, margin: float) -> float:
+        """One-sided p-value that the difference lies beyond +-margin, on the side the estimate is on: the test that
+        contradicts a claim of equivalence."""
+        return min(self.p_above(margin), self.p_below(-margin))
+
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         """Two-sided t interval of the difference."""
         if not math.isfinite(self.df):
@@ -99,6 +104,13 @@ class Comparison:
         return f"{self.diff:+.3f} ± {self.se:.3f} ({self.test} t = {self.t:.2f}, df = {self.df:.1f}, p = {self.p:.2g})"
 
 
+def _t_test(diff: float, se: float, df: float, test: str) -> Comparison:
+    """The two-sided t test of `diff` with standard error `se` on `df` degrees of freedom (a zero se: p 0 or 1)."""
+    if se == 0:
+        return Comparison(diff, 0.0, float(df), 0.0 if diff else 1.0, test)
+    return Comparison(diff, se, float(df), float(2 * stats.t.sf(abs(diff) / se, df)), test)
+
+
 def welch(a, b) -> Comparison:
     """Welch's unequal-variance t test of mean(a) - mean(b)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -107,10 +119,8 @@ def welch(a, b) -> Comparison:
         return Comparison(diff, float("nan"), float("nan"), float("nan"))
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(va + vb)
-    if se == 0:
-        return Comparison(diff, 0.0, float(len(a) + len(b) - 2), 0.0 if diff else 1.0)
-    df = se ** 4 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    return Comparison(diff, se, float(df), float(2 * stats.t.sf(abs(diff) / se, df)))
+    df = se ** 4 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se else len(a) + len(b) - 2
+    return _t_test(diff, se, df, "Welch")
 
 
 def one_sample(a, reference: float = 0.0) -> Comparison:
@@ -119,11 +129,7 @@ def one_sample(a, reference: float = 0.0) -> Comparison:
     diff = float(a.mean() - reference)
     if len(a) < 2:
         return Comparison(diff, float("nan"), float("nan"), float("nan"), "one-sample")
-    se = float(a.std(ddof=1)) / math.sqrt(len(a))
-    df = float(len(a) - 1)
-    if se == 0:
-        return Comparison(diff, 0.0, df, 0.0 if diff else 1.0, "one-sample")
-    return Comparison(diff, se, df, float(2 * stats.t.sf(abs(diff) / se, df)), "one-sample")
+    return _t_test(diff, float(a.std(ddof=1)) / math.sqrt(len(a)), len(a) - 1, "one-sample")
 
 
 def contrast(a: Comparison, b: Comparison) -> Comparison:
@@ -131,11 +137,8 @@ def contrast(a: Comparison, b: Comparison) -> Comparison:
     diff, se2 = a.diff - b.diff, a.se ** 2 + b.se ** 2
     if not (math.isfinite(a.df) and math.isfinite(b.df)):
         return Comparison(diff, float("nan"), float("nan"), float("nan"), "contrast")
-    if se2 == 0:
-        return Comparison(diff, 0.0, a.df + b.df, 0.0 if diff else 1.0, "contrast")
-    df = se2 ** 2 / (a.se ** 4 / a.df + b.se ** 4 / b.df)
-    se = math.sqrt(se2)
-    return Comparison(diff, se, float(df), float(2 * stats.t.sf(abs(diff) / se, df)), "contrast")
+    df = se2 ** 2 / (a.se ** 4 / a.df + b.se ** 4 / b.df) if se2 else a.df + b.df
+    return _t_test(diff, math.sqrt(se2), df, "contrast")
 
 
 def linear_contrast(groups: dict, weights: dict) -> Comparison:
@@ -147,11 +150,8 @@ def linear_contrast(groups: dict, weights: dict) -> Comparison:
         return Comparison(diff, float("nan"), float("nan"), float("nan"), "contrast")
     parts = [(w ** 2 * v.var(ddof=1) / len(v), len(v) - 1) for w, v in terms]
     var = sum(p for p, _ in parts)
-    if var == 0:
-        return Comparison(diff, 0.0, float(sum(d for _, d in parts)), 0.0 if diff else 1.0, "contrast")
-    df = var ** 2 / sum(p ** 2 / d for p, d in parts)
-    se = math.sqrt(var)
-    return Comparison(diff, se, float(df), float(2 * stats.t.sf(abs(diff) / se, df)), "contrast")
+    df = var ** 2 / sum(p ** 2 / d for p, d in parts) if var else sum(d for _, d in parts)
+    return _t_test(diff, math.sqrt(var), df, "contrast")
 
 
 def regression_term(x: np.ndarray, y: np.ndarray, column: int) -> Comparison:

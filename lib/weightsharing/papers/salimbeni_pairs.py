@@ -428,7 +428,7 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     level = {g: one_sample(np.concatenate([acc[m] for m in models]), target)
              for g, (models, target) in ABSTRACT_LEVELS.items()}
     eq = {g: equivalence(c, 0.02) for g, c in level.items()}
-    beyond = {g: min(c.p_above(0.02), c.p_below(-0.02)) for g, c in level.items()}
+    beyond = {g: c.p_outside(0.02) for g, c in level.items()}
     beyond_holm = dict(zip(beyond, holm(beyond.values())))
     out.append(judge(R["S4"], finding(
         all(e.equivalent for e in eq.values()), any(p < ALPHA for p in beyond_holm.values()),
@@ -441,7 +441,7 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     if pairs:
         tests = {(a, b): welch(fig5[a], fig5[b]) for a, b in pairs}
         eq5 = {k: equivalence(c, 0.05) for k, c in tests.items()}
-        out5 = dict(zip(tests, holm(min(c.p_above(0.05), c.p_below(-0.05)) for c in tests.values())))
+        out5 = dict(zip(tests, holm(c.p_outside(0.05) for c in tests.values())))
         worst = max(eq5, key=lambda k: eq5[k].p)
         n_collapsed = sum(collapsed(df, "E2: Fig. 5", m) for m in fig5)
         e2 = df[df.experiment == "E2: Fig. 5"]
@@ -464,7 +464,7 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     cnn = welch(acc["WS1"], acc["FCNN3"])
     eq7 = equivalence(cnn, 0.015)
     out.append(judge(R["S7"], finding(
-        eq7.equivalent, min(cnn.p_above(0.015), cnn.p_below(-0.015)) < ALPHA,
+        eq7.equivalent, cnn.p_outside(0.015) < ALPHA,
         f"WS1 − FCNN3 = {cnn}; equivalence {eq7}", ["WS1", "FCNN3"])))
     return out
 

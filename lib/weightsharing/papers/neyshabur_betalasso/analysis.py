@@ -263,8 +263,8 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
         fc_loc = welch(np.log(fc[fc.permuted].locality.astype(float)), np.log(fc[~fc.permuted].locality.astype(float)))
         drop = welch(conv[~conv.permuted].test_acc, conv[conv.permuted].test_acc)
         eq_acc, eq_loc = equivalence(fc_acc, 0.015), equivalence(fc_loc, math.log(1.2))
-        wrong = holm([min(fc_acc.p_above(0.015), fc_acc.p_below(-0.015)),
-                      min(fc_loc.p_above(math.log(1.2)), fc_loc.p_below(-math.log(1.2))), drop.p_below(0.05)])
+        wrong = holm([fc_acc.p_outside(0.015),
+                      fc_loc.p_outside(math.log(1.2)), drop.p_below(0.05)])
         out.append(judge(R["N7"], finding(
             eq_acc.equivalent and eq_loc.equivalent and drop.p_above(0.05) < ALPHA, any(p < ALPHA for p in wrong),
             f"S-FC β-lasso permuted − natural accuracy {eq_acc}; log ℓ {eq_loc}; S-CONV natural − permuted {drop}",
@@ -280,7 +280,7 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
             ev.append(f"{d}: S-CONV − S-LOCAL {equivalence(tests[d], 0.02)}")
             arms += [arm(d, "S-CONV"), arm(d, "S-LOCAL")]
             cells.append(d)
-    beyond = holm(min(c.p_above(0.02), c.p_below(-0.02)) for c in tests.values())
+    beyond = holm(c.p_outside(0.02) for c in tests.values())
     out.append(judge(R["A1"], finding(bool(tests) and all(equivalence(c, 0.02).equivalent for c in tests.values()),
                                       any(p < ALPHA for p in beyond), "; ".join(ev), arms, cells))
                if tests else not_run(R["A1"], "no S-CONV and S-LOCAL runs"))

@@ -388,7 +388,7 @@ def image_claims(images: pd.DataFrame) -> list[dict]:
                 for b in trio[i + 1:]:
                     c = welch(acc("mnist", a, k), acc("mnist", b, k))
                     close.append((f"k = {_size(k)} {a} − {b}", equivalence(c, 0.03)))
-                    against.append((True, min(c.p_above(0.03), c.p_below(-0.03))))
+                    against.append((True, c.p_outside(0.03)))
     adj = holm(p for _, p in against)
     worst = max(close, key=lambda t: t[1].p) if close else None
     out.append(judge(R["Z6"], finding(
@@ -421,7 +421,7 @@ def image_claims(images: pd.DataFrame) -> list[dict]:
 
         sim = {k: welch(change("mnist", "WeightNet", k), change("mnist", "LocalNet", k)) for k in (lo_k, hi_k)}
         shrink = {m: welch(change("mnist", m, hi_k), change("mnist", m, lo_k)) for m in ("WeightNet", "LocalNet")}
-        fam = [min(c.p_above(0.03), c.p_below(-0.03)) for c in sim.values()] + \
+        fam = [c.p_outside(0.03) for c in sim.values()] + \
               [c.p_below() for c in shrink.values()]
         used = fg[(fg.dataset == "mnist") & fg.model.isin(["WeightNet", "LocalNet"])]
         out.append(judge(R["Z8"], finding(
