@@ -43,7 +43,11 @@ MIN_NNZ = 20  # filters with fewer non-zeros are left out of Fig. 4 and the loca
 def filter_locality(filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per filter (F, 3, 32, 32): l = share of the mass m = sum_c |w_c| inside the 9 x 9 window centred at the
     rounded mass centroid, and the mass-weighted radius of gyration in pixels."""
-    m = filters.abs().sum(1).double()                                        # (F, 32, 32)
+    return mass_locality(filters.abs().sum(1).double())
+
+
+def mass_locality(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`filter_locality` of per-pixel masses m (F, 32, 32)."""
     total = m.sum((1, 2)).clamp_min(1e-30)
     ys = torch.arange(32, dtype=torch.float64)
     cy = (m.sum(2) * ys).sum(1) / total
@@ -67,6 +71,29 @@ def locality(filters: torch.Tensor) -> dict:
     q = torch.quantile(ell, torch.tensor([0.25, 0.5, 0.75], dtype=ell.dtype)).tolist()
     return {"median": q[1], "q25": q[0], "q75": q[2], "radius_median": float(radius.median()),
             "kept": int(keep.sum()), "filters": len(filters)}
+
+
+NULL_SHUFFLES = 20
+
+
+def locality_null(filters: torch.Tensor, *, seed: int = 0, shuffles: int = NULL_SHUFFLES) -> dict:
+    """l of every live filter (any non-zero weight) against the l of the same masses at shuffled pixel positions
+    (`shuffles` independent shuffles per filter, channels kept together): a filter's excess is l minus its mean
+    shuffled l, so dense random filters score about 0 and local ones up to about 0.9."""
+    m = filters.abs().sum(1).double()
+    live = m.flatten(1).count_nonzero(1) > 0
+    m = m[live]
+    if not len(m):
+        return {"live": 0, "filters": len(filters), "ell": None, "null": None, "excess": None}
+    ell = mass_locality(m)[0]
+    g = torch.Generator().manual_seed(seed)
+    null = torch.zeros_like(ell)
+    flat = m.flatten(1)
+    for _ in range(shuffles):
+        order = torch.rand(flat.shape, generator=g).argsort(1)
+        null += mass_locality(flat.gather(1, order).view_as(m))[0] / shuffles
+    return {"live": int(live.sum()), "filters": len(filters), "ell": float(ell.mean()), "null": float(null.mean()),
+            "excess": float((ell - null).mean())}
 
 
 def sample_filters(filters: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:

@@ -32,13 +32,24 @@ PAPER_LR_SUM = 0.05 * 400 * 98 + 0.05
 
 
 @dataclass(frozen=True)
+class Ladder:
+    """The epoch ladder (issue 17): S-FC on a CIFAR-10 subset small enough that SGD fits it, at a few lengths, each
+    with its own cosine schedule. Flips without crops: an FC net does not fit randomly translated crops in a CPU
+    budget (the `crop_flip` arm at the longest rung shows how far it gets)."""
+    train: int = 2_500
+    lengths: tuple[int, ...] = (3, 12, 48)
+    seeds: int = 3
+    augment: str = "flip"
+
+
+@dataclass(frozen=True)
 class Budget:
     alpha: int
     epochs: tuple[tuple[str, int], ...]   # dataset -> epochs; the datasets this budget runs (SVHN where available)
     train: int | None = None              # a seeded subset of the training set; None = all of it
     test: int | None = None               # a seeded subset of the (shuffled) test set; None = all of it
     holdout: int = 0                      # training images held out as a validation set (paper: for choosing lambda)
-    augment: str = "crop_flip"            # "crop_flip" | "autoaugment" (per image, then crop + flip)
+    augment: str = "crop_flip"            # "crop_flip" | "flip" (no crops) | "autoaugment" (per image, then crop + flip)
     lam1: float = 2e-5                    # the paper budget's lambda for layer 1 ...
     lam2: float = 5e-6                    # ... and for layers 2-3
     betas: tuple[float, ...] = (0.0, 1.0, 50.0)
@@ -48,6 +59,7 @@ class Budget:
     seeds: int = 1                        # seeds of every setting (a verdict needs at least 3 per compared arm)
     batch_size: int = 512
     lr: float = 0.1
+    ladder: Ladder | None = None          # the epoch ladder (experiment L), CIFAR-10 only
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -58,37 +70,54 @@ class Budget:
 
 
 BUDGETS = {
-    "smoke": Budget(alpha=2, epochs=(("cifar10", 2),), train=2048, test=1000, e5_models=("S-FC",)),
-    # CIFAR-100 runs 5 epochs (10 before issue 16): three seeds of every setting fit the 60 minutes that way
-    "cpu": Budget(alpha=8, epochs=(("cifar10", 12), ("cifar100", 5), ("svhn", 12)), e4=True,
-                  e5_models=("S-FC", "S-CONV"), seeds=3),
+    "smoke": Budget(alpha=2, epochs=(("cifar10", 2),), train=2048, test=1000, e5_models=("S-FC",),
+                    ladder=Ladder(train=256, lengths=(1, 2), seeds=1)),
+    # CIFAR-100 runs 5 epochs (10 before issue 16): three seeds of every setting fit the 60 minutes that way. E4 (the
+    # paper's lambda in a short run) moved into the ladder in issue 17, where SGD fits its data.
+    "cpu": Budget(alpha=8, epochs=(("cifar10", 12), ("cifar100", 5), ("svhn", 12)),
+                  e5_models=("S-FC", "S-CONV"), seeds=3, ladder=Ladder()),
+    # the paper's own length is the ladder's top rung: 4000 epochs (Table 2) on the full training set
     "paper": Budget(alpha=150, epochs=(("cifar10", 400), ("cifar100", 400), ("svhn", 400)), holdout=5000,
-                    augment="autoaugment", match_lambda=False, e5_models=("S-FC", "S-CONV"), seeds=3),
+                    augment="autoaugment", match_lambda=False, e5_models=("S-FC", "S-CONV"), seeds=3,
+                    ladder=Ladder(train=45_000, lengths=(400, 1000, 4000))),
 }
 
 
 @dataclass(frozen=True)
 class Run:
-    experiment: str                       # E1 (Table 2), E4 (paper lambda), E5 (permuted); not part of the key
+    experiment: str                       # E1 (Table 2), E4 (paper lambda), E5 (permuted), L (ladder); not keyed
     dataset: str
     model: str
     beta: float | None = None             # None: SGD; else beta-lasso with this (paper-scale) beta
     paper_lambda: bool = False            # E4: lambda unscaled even where the budget matches it
     permuted: bool = False
     seed: int = 0
+    plain_sgd: bool = False               # SGD without momentum and weight decay (the optimizer beta-lasso wraps)
+    epochs: int | None = None             # the ladder: this run's length and augmentation (None: the budget's)
+    augment: str | None = None
 
     @property
     def label(self) -> str:
+        crops = " (crops)" if self.augment == "crop_flip" and self.experiment == "L" else ""
         if self.beta is None:
-            return f"{self.model} SGD"
+            return f"{self.model} {'plain SGD' if self.plain_sgd else 'SGD'}{crops}"
         return f"{self.model} β-lasso β = {self.beta:g}" + (" (paper λ)" if self.paper_lambda else "")
 
+    def budget(self, budget: Budget) -> Budget:
+        """The budget this run trains under: the ladder's subset, length and augmentation for its rungs."""
+        if self.epochs is None:
+            return budget
+        return replace(budget, train=budget.ladder.train, epochs=((self.dataset, self.epochs),), augment=self.augment)
+
     def key(self, budget: Budget) -> dict:
-        b = asdict(budget)
-        for k in ("epochs", "e4", "e5_models", "seeds", "betas"):
+        b = asdict(self.budget(budget))
+        for k in ("epochs", "e4", "e5_models", "seeds", "betas", "ladder"):
             b.pop(k)
-        b["epochs"] = dict(budget.epochs)[self.dataset]
-        return {"rev": REVISION, **{k: v for k, v in asdict(self).items() if k != "experiment"}, **b}
+        b["epochs"] = dict(self.budget(budget).epochs)[self.dataset]
+        mine = {k: v for k, v in asdict(self).items() if k not in ("experiment", "epochs", "augment")}
+        if not self.plain_sgd:
+            mine.pop("plain_sgd")  # the keys of units stored before the field existed
+        return {"rev": REVISION, **mine, **b}
 
 
 def plan(budget: Budget, datasets: tuple[str, ...]) -> list[Run]:
@@ -104,7 +133,23 @@ def plan(budget: Budget, datasets: tuple[str, ...]) -> list[Run]:
         for model in budget.e5_models:
             beta = 50.0 if model == "S-FC" else None
             runs += [Run("E5", "cifar10", model, beta=beta, permuted=p, seed=s) for p in (False, True) for s in seeds]
+        if budget.ladder is not None:
+            runs += ladder_runs(budget.ladder)
     return runs
+
+
+LADDER_ARMS = {"SGD": {}, "plain SGD": {"plain_sgd": True}, "β-lasso (paper λ)": {"beta": 50.0, "paper_lambda": True},
+               "β-lasso (matched λ)": {"beta": 50.0}}
+
+
+def ladder_runs(ladder: Ladder) -> list[Run]:
+    """Every arm at every rung and seed; at the top rung also S-LOCAL (for N3) and SGD with crops (one seed: how far
+    crops keep an FC net from fitting)."""
+    top, seeds = max(ladder.lengths), range(ladder.seeds)
+    runs = [Run("L", "cifar10", "S-FC", seed=s, epochs=e, augment=ladder.augment, **arm)
+            for arm in LADDER_ARMS.values() for e in ladder.lengths for s in seeds]
+    runs += [Run("L", "cifar10", "S-LOCAL", seed=s, epochs=top, augment=ladder.augment) for s in seeds]
+    return runs + [Run("L", "cifar10", "S-FC", seed=0, epochs=top, augment="crop_flip")]
 
 
 def available(datasets: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -171,14 +216,19 @@ def permuted(imgs: Images, seed: int = 0) -> Images:
     return replace(imgs, x_test=x_test, x_val=x_val, perm=perm)
 
 
-def augment(imgs: Images, xb: torch.Tensor, generator: torch.Generator, *, autoaugment=None) -> torch.Tensor:
-    """Random 32 x 32 crops of the padded uint8 batch, horizontal flips, then normalisation (and permutation).
-    With `autoaugment`, that policy is applied to each image (unpadded) first, as torchvision does per image."""
+def augment(imgs: Images, xb: torch.Tensor, generator: torch.Generator, *, autoaugment=None,
+            crop: bool = True) -> torch.Tensor:
+    """Random 32 x 32 crops of the padded uint8 batch (the centre without `crop`), horizontal flips, then
+    normalisation (and permutation). With `autoaugment`, that policy is applied to each image (unpadded) first, as
+    torchvision does per image."""
     b = xb.shape[0]
     if autoaugment is not None:
         core = torch.stack([autoaugment(img) for img in xb[:, :, 4:36, 4:36]])
         xb = F.pad(core, (4, 4, 4, 4))
-    dy, dx = (torch.randint(0, 9, (2, b), generator=generator)).to(xb.device)
+    if crop:
+        dy, dx = (torch.randint(0, 9, (2, b), generator=generator)).to(xb.device)
+    else:
+        dy = dx = torch.full((b,), 4, device=xb.device)
     ar = torch.arange(32, device=xb.device)
     rows, cols = (dy[:, None] + ar)[:, :, None], (dx[:, None] + ar)[:, None, :]
     # advanced indexing puts the channel axis last; contiguous NCHW again, or the whole network runs channels-last
@@ -200,6 +250,8 @@ def lambdas(run: Run, budget: Budget, steps: int) -> dict:
 
 
 def optimizer(model: Shallow, run: Run, budget: Budget, steps: int) -> tuple[torch.optim.Optimizer, dict]:
+    if run.beta is None and run.plain_sgd:
+        return torch.optim.SGD(model.parameters(), lr=budget.lr), {}
     if run.beta is None:
         return torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=0.9, weight_decay=5e-4), {}
     lam = lambdas(run, budget, steps)
@@ -218,9 +270,13 @@ def nonzeros(model: Shallow) -> list[int]:
 FIG4_FILTERS = 16
 
 
-def train_run(run: Run, imgs: Images, budget: Budget, device: str = "cpu") -> dict:
-    from .analysis import locality, sample_filters
+CLEAN_TRAIN = 5_000  # un-augmented training images a run is scored on at its end (the fit the regime check reads)
 
+
+def train_run(run: Run, imgs: Images, budget: Budget, device: str = "cpu") -> dict:
+    from .analysis import locality, locality_null, sample_filters
+
+    budget = run.budget(budget)
     if device.startswith("cuda"):  # TF32 matmuls and convolutions: the throughput ASSUMED_GPU's estimate is for
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(run.seed)
@@ -237,14 +293,16 @@ def train_run(run: Run, imgs: Images, budget: Budget, device: str = "cpu") -> di
         aa = v2.AutoAugment(policy)
 
     def loss_fn(m, batch):
-        logits = m(augment(imgs, batch[0], g, autoaugment=aa))
+        logits = m(augment(imgs, batch[0], g, autoaugment=aa, crop=budget.augment != "flip"))
         return F.cross_entropy(logits, batch[1]), (logits.argmax(-1) == batch[1]).sum()
 
     track = run.model == "S-FC"
     history = fit(model, opt, loss_fn, (imgs.x_train, imgs.y_train), epochs=dict(budget.epochs)[run.dataset],
                   batch_size=budget.batch_size, generator=g, scheduler=cosine,
                   evaluate=(lambda m: {"nnz": nonzeros(m)}) if track else None)
+    clean = imgs.normalise(imgs.x_train[:CLEAN_TRAIN, :, 4:36, 4:36])
     out = {"test_acc": test_accuracy(model, imgs.x_test, imgs.y_test), "history": columns(history),
+           "clean_train_acc": test_accuracy(model, clean, imgs.y_train[:CLEAN_TRAIN]),
            "params": sum(p.numel() for p in model.parameters()), "steps": steps, **lam, "device": device}
     if imgs.x_val is not None:
         out["val_acc"] = test_accuracy(model, imgs.x_val, imgs.y_val)
@@ -255,6 +313,7 @@ def train_run(run: Run, imgs: Images, budget: Budget, device: str = "cpu") -> di
             flat[:, :, imgs.perm.cpu()] = filters.flatten(2)
             filters = flat.view_as(filters)
         out["locality"] = locality(filters)
+        out["locality_null"] = locality_null(filters, seed=run.seed)
         if run.dataset == "cifar10" and run.seed == 0 and not run.paper_lambda:
             out["filters"] = pack_float16(sample_filters(filters, FIG4_FILTERS))
     if track:
@@ -267,15 +326,17 @@ def run_all(budget: Budget, store: Store, datasets: tuple[str, ...], *, device: 
     cache: dict = {}
 
     def train(run: Run) -> dict:
-        if run.dataset not in cache:
+        b = run.budget(budget)
+        if (run.dataset, b.train) not in cache:
             cache.clear()
-            cache[run.dataset] = prepare(run.dataset, budget, device)
-        imgs = cache[run.dataset]
+            cache[run.dataset, b.train] = prepare(run.dataset, b, device)
+        imgs = cache[run.dataset, b.train]
         return train_run(run, permuted(imgs) if run.permuted else imgs, budget, device)
 
     def describe(run: Run, r: dict) -> str:
         nnz = f", non-zeros {'/'.join(str(n) for n in r['nnz'])}" if "nnz" in r else ""
-        return f"{run.experiment} {run.dataset:<8} {run.label:<32}{' permuted' if run.permuted else ''} seed {run.seed}: " \
+        rung = f" {run.epochs} epochs" if run.epochs else ""
+        return f"{run.experiment} {run.dataset:<8} {run.label:<32}{' permuted' if run.permuted else ''}{rung} seed {run.seed}: " \
                f"test {r['test_acc']:.4f}{nnz}"
 
     records = sweep(store, runs, key=lambda r: r.key(budget), run=train, describe=describe)
@@ -339,8 +400,9 @@ def planned(budget: Budget, store: Store | None = None, datasets: tuple[str, ...
 
     out = []
     for run in plan(budget, datasets or budget.datasets):
-        n = train_images(run.dataset, budget)
-        epochs = dict(budget.epochs)[run.dataset]
+        own = run.budget(budget)
+        n = train_images(run.dataset, own)
+        epochs = dict(own.epochs)[run.dataset]
 
         def make(run=run):
             return build(run.model, alpha=budget.alpha, classes=CLASSES[run.dataset])
@@ -348,15 +410,19 @@ def planned(budget: Budget, store: Store | None = None, datasets: tuple[str, ...
         def step(run=run):
             tiny = replace(budget, epochs=((run.dataset, 1),), batch_size=2)
             imgs = fake_images(run.dataset, tiny)
-            return train_run(run, permuted(imgs) if run.permuted else imgs, tiny)["test_acc"]
+            one = replace(run, epochs=1) if run.epochs else run
+            return train_run(one, permuted(imgs) if run.permuted else imgs, tiny)["test_acc"]
 
         key = run.key(budget)
-        optimizer_name = "SGD" if run.beta is None else f"β-lasso{' paper λ' if run.paper_lambda else ''}"
-        out.append(Planned(run.experiment, f"{run.dataset} {run.label}{' permuted' if run.permuted else ''} seed {run.seed}",
+        optimizer_name = ("plain SGD" if run.plain_sgd else "SGD") if run.beta is None else \
+            f"β-lasso{' paper λ' if run.paper_lambda else ''}"
+        rung = f" {epochs} epochs" if run.epochs else ""
+        out.append(Planned(run.experiment, f"{run.dataset} {run.label}{' permuted' if run.permuted else ''}{rung} seed {run.seed}",
                            key, make, (3, 32, 32), examples=n * epochs,
-                           evaluated=test_images(run.dataset, budget) + budget.holdout, steps=budget.steps(run.dataset, n),
+                           evaluated=test_images(run.dataset, own) + own.holdout + min(n, CLEAN_TRAIN),
+                           steps=own.steps(run.dataset, n),
                            config=f"{run.model} α = {budget.alpha} {run.dataset} {optimizer_name} "
-                                  f"{budget.augment}{' permuted' if run.permuted else ''}",
+                                  f"{own.augment}{' permuted' if run.permuted else ''}",
                            step=step, expected_params=FORMULAS[run.model](budget.alpha, CLASSES[run.dataset]),
                            stored=store is not None and key in store))
     return out

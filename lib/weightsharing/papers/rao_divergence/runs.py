@@ -40,6 +40,15 @@ class Experiment:
     fcn: Stage
     snapshot_of: str | None = None   # Exp 3: this experiment's CNN stage, stopped at cnn.epochs
     leak: bool = False               # L: the code's buggy split of the official training pool
+    subset: int | None = None        # C0, C1: the first `subset` images of the clean training split
+    control: bool = True             # train the equal-training control (CNN continued) beside the FCN
+
+
+# The converged start (issue 17): CNNs trained to an early-stopping plateau on a subset small enough to converge on a
+# CPU, at sigma 0 and 0.3, then about 1 000 FCN steps (50 epochs of 20 steps at 2 500 images, batch 128).
+def _converged(subset: int, cnn: Stage, fcn: Stage) -> tuple[Experiment, ...]:
+    return (Experiment("C0", 0.0, cnn, fcn, subset=subset, control=False),
+            Experiment("C1", 0.3, cnn, fcn, subset=subset, control=False))
 
 
 @dataclass(frozen=True)
@@ -64,16 +73,18 @@ def _experiments(cnn0, fcn0, cnn1, fcn1, cnn2, fcn2, cnn3, fcn3, cnn_l, fcn_l):
 
 BUDGETS = {
     "smoke": Budget(train=512, val=256, test=512, leak_pool=640, experiments=_experiments(
-        Stage(1, 5), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1), Stage(1, 5), Stage(1, 5))),
+        Stage(1, 5), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1), Stage(1, 5), Stage(1, 5))
+        + _converged(256, Stage(2, 1), Stage(1))),
     # Exp 2's CNN runs as long as Exp 1's (16 epochs, the paper: 200 against up to 500), so R6 compares the two noise
     # levels at equal training. Three seeds fit the 60 minutes at half the earlier one-seed size (10 000 / 2 000 /
     # 10 000 images and a 12 500-image leak pool).
     "cpu": Budget(train=5_000, val=1_000, test=5_000, leak_pool=6_250, experiments=_experiments(
         Stage(20, 5), Stage(12, 5), Stage(16), Stage(12, 5), Stage(16), Stage(12, 5), Stage(4), Stage(4),
-        Stage(20, 5), Stage(10, 5)), seeds=(0, 1000, 2000)),
+        Stage(20, 5), Stage(10, 5)) + _converged(2_500, Stage(200, 10), Stage(50)), seeds=(0, 1000, 2000)),
     "paper": Budget(train=45_000, val=5_000, test=10_000, leak_pool=50_000, experiments=_experiments(
         Stage(500, 100), Stage(500, 100), Stage(200), Stage(200, 100), Stage(100), Stage(500, 100), Stage(50),
-        Stage(50), Stage(500, 100), Stage(500, 100)), seeds=(0, 1000, 2000)),
+        Stage(50), Stage(500, 100), Stage(500, 100)) + _converged(2_500, Stage(500, 10), Stage(50)),
+        seeds=(0, 1000, 2000)),
 }
 
 
@@ -115,6 +126,11 @@ def leaky_split(budget: Budget, stage: int, device: str = "cpu") -> Split:
 
 
 # ---------------------------------------------------------------------------------------------- one stage
+
+def subset(split: Split, n: int | None) -> Split:
+    """The first `n` training images of a split (validation and test unchanged)."""
+    return split if n is None else replace(split, x_train=split.x_train[:n], y_train=split.y_train[:n])
+
 
 def correct_bits(model: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> torch.Tensor:
     model.eval()
@@ -217,9 +233,10 @@ def snapshots_wanted(budget: Budget, exp: Experiment) -> int | None:
 
 
 def cnn_key(budget: Budget, exp: Experiment) -> dict:
-    return {"rev": REVISION, "stage": "CNN", "sigma": exp.sigma, "cnn": asdict(exp.cnn), "leak": exp.leak,
-            "snapshot_at": snapshots_wanted(budget, exp), "train": budget.train, "val": budget.val, "test": budget.test,
-            "leak_pool": budget.leak_pool if exp.leak else None, "batch_size": budget.batch_size, "seed": budget.seed}
+    key = {"rev": REVISION, "stage": "CNN", "sigma": exp.sigma, "cnn": asdict(exp.cnn), "leak": exp.leak,
+           "snapshot_at": snapshots_wanted(budget, exp), "train": budget.train, "val": budget.val, "test": budget.test,
+           "leak_pool": budget.leak_pool if exp.leak else None, "batch_size": budget.batch_size, "seed": budget.seed}
+    return key if exp.subset is None else key | {"subset": exp.subset}  # earlier units keep their keys
 
 
 def fcn_key(budget: Budget, exp: Experiment) -> dict:
@@ -277,11 +294,17 @@ def run_fcn(budget: Budget, exp: Experiment, split: Split, store, device: str, l
     with torch.no_grad():
         conversion_error = (free(probe) - net(probe)).abs().max().item()
     start = distances(free)
+    w0 = free.features[0].weight.detach().clone()
+
+    def measure(m: Net) -> dict:
+        w = m.features[0].weight.detach()
+        return distances(m) | {"drift_l1": (w - w0).norm().item(), "norm_l1": w.norm().item()}
+
     out = train_stage(free, split, exp.fcn, sigma=exp.sigma, seed=budget.seed + 100, batch_size=budget.batch_size,
-                      measure=distances, log=log)
+                      measure=measure, log=log)
     out.pop("snapshot")
     out.update(evaluate(free, split, budget, seed=budget.seed + 1), conversion_error=conversion_error,
-               distances_at_conversion=start, device=device)
+               distances_at_conversion=start | {"drift_l1": 0.0, "norm_l1": w0.norm().item()}, device=device)
     if split.counts is not None:
         out["leak_counts"] = split.counts
     return out
@@ -320,8 +343,8 @@ def run_seed(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
     for exp in budget.experiments:
         if not store.owns(group(budget, exp)):
             continue  # another shard trains this experiment, with the CNN it starts from
-        split_cnn = leaky_split(budget, 0, device) if exp.leak else clean
-        split_fcn = leaky_split(budget, 1, device) if exp.leak else clean
+        split_cnn = leaky_split(budget, 0, device) if exp.leak else subset(clean, exp.subset)
+        split_fcn = leaky_split(budget, 1, device) if exp.leak else subset(clean, exp.subset)
         for stage, key, fn, split in (("CNN", cnn_key(budget, exp), run_cnn, split_cnn),
                                       ("FCN", fcn_key(budget, exp), run_fcn, split_fcn)):
             if stage == "CNN" and exp.snapshot_of:
@@ -335,7 +358,7 @@ def run_seed(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
                 store.log(f"  Exp {exp.name} {stage}: {rec['stopped_at']} epochs, val {h['val_acc'][-1]:.4f}, "
                           f"test {rec['test_acc']:.4f}  ({rec['seconds']:.0f} s)")
             records[f"{exp.name}/{stage}"] = rec
-        if not exp.leak:  # the equal-training control of the FCN stage
+        if exp.control and not exp.leak:  # the equal-training control of the FCN stage
             epochs = records[f"{exp.name}/FCN"]["stopped_at"]
             key = control_key(budget, exp, epochs)
             done = key in store
@@ -388,11 +411,11 @@ def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
 def _planned_seed(budget: Budget, store: Store | None, step) -> list[Planned]:
     out = []
     for exp in budget.experiments:
-        n = int(budget.leak_pool * 0.8) if exp.leak else budget.train
+        n = int(budget.leak_pool * 0.8) if exp.leak else exp.subset or budget.train
         evaluated = budget.val + budget.test * 5 + budget.clean_train_slice  # test set clean and under 4 perturbations
         stages = [] if exp.snapshot_of else [("CNN", cnn_key(budget, exp), exp.cnn, cnn)]
         stages.append(("FCN", fcn_key(budget, exp), exp.fcn, fcn))
-        if not exp.leak:
+        if exp.control and not exp.leak:
             fcn_rec = store.records.get(canonical(fcn_key(budget, exp))) if store is not None else None
             control = control_key(budget, exp, fcn_rec["stopped_at"]) if fcn_rec else None
             stages.append(("CNN continued", control, Stage(fcn_rec["stopped_at"] if fcn_rec else exp.fcn.epochs), cnn))
