@@ -84,21 +84,51 @@ def figure4(df: pd.DataFrame):
     return fig
 
 
-def figure_e4(df: pd.DataFrame, *, alpha: int):
-    """Layer-1 non-zeros of S-FC with beta = 50 on CIFAR-10: the budget-matched lambda against the paper's."""
-    d = df[(df.dataset == "cifar10") & (df.model == "S-FC") & (df.beta == 50) & (df.experiment != "E5") & (df.seed == 0)]
+def figure_e4(lad: pd.DataFrame, *, alpha: int):
+    """The ladder's top rung, seed 0: layer-1 non-zeros and training accuracy per epoch of beta-lasso (beta = 50)
+    with the budget-matched lambda against the paper's."""
+    top = lad[(lad.epochs == lad.epochs.max()) & (lad.seed == 0) & lad.arm.str.startswith("β-lasso")]
     fig, axes = plotting.panels(2, width=4.2, height=3.2, sharey=False)
-    colors = plotting.series_colors(2)
-    for (paper_lambda, g), color in zip(d.groupby("paper_lambda"), colors):
+    for (arm, g), color in zip(top.groupby("arm"), plotting.series_colors(2)):
         r = g.iloc[0]
         hist = r.record["history"]
-        label = "paper λ (k = 1)" if paper_lambda else f"budget-matched λ (k = {r.k:.1f})"
+        label = "paper λ (k = 1)" if "paper" in arm else f"budget-matched λ (k = {r.k:.0f})"
         axes[0].plot(hist["epoch"], [n[0] for n in hist["nnz"]], marker=".", color=color, label=label)
         axes[1].plot(hist["epoch"], hist["train_acc"], marker=".", color=color, label=label)
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].axhline(dense_counts(alpha, 10)[0], color="0.35", ls="--", lw=1, label="dense")
     axes[0].set(yscale="log", xlabel="epoch", ylabel="layer-1 non-zero weights", title="sparsity")
-    axes[1].set(xlabel="epoch", ylabel="training accuracy (augmented)", title="fit")
+    axes[1].set(xlabel="epoch", ylabel="training accuracy (flipped images)", title="fit")
     axes[0].legend()
+    return fig
+
+
+def ladder_figure(lad: pd.DataFrame, *, alpha: int):
+    """The epoch ladder: per arm, mean ± std over seeds at each rung of test accuracy, training accuracy (clean
+    images), layer-1 non-zero share and the locality excess over the shuffle null; S-LOCAL and SGD with crops (top
+    rung only) as single markers."""
+    from .ladder import ARMS, TOP_ONLY
+
+    dense1 = dense_counts(alpha, 10)[0]
+    d = lad.assign(test=100 * lad.test_acc, train=100 * lad.clean_train_acc, share1=100 * lad.nnz1 / dense1,
+                   excess=lad.ell_excess)
+    panels = (("test", "test accuracy (%)"), ("train", "training accuracy (%)"),
+              ("share1", "layer-1 non-zeros (% of dense)"), ("excess", "ℓ − shuffled ℓ"))
+    fig, axes = plotting.panels(4, width=3.3, height=3.0, sharey=False, cols=4)
+    colors = dict(zip((*ARMS, *TOP_ONLY), plotting.series_colors(len(ARMS) + len(TOP_ONLY))))
+    markers = dict(zip((*ARMS, *TOP_ONLY), "osD^vP"))
+    for ax, (col, label) in zip(axes, panels):
+        for arm in (*ARMS, *TOP_ONLY):
+            g = d[d.arm == arm].groupby("epochs")[col]
+            if not len(g):
+                continue
+            m, sd = g.mean(), g.std().fillna(0)
+            ax.errorbar(m.index, m.values, yerr=sd.values, marker=markers[arm], color=colors[arm], capsize=2,
+                        label=arm, linestyle="-" if arm in ARMS else "none")
+        ax.set(xscale="log", xlabel="epochs (rung)", title=label)
+        ax.set_xticks(sorted(d.epochs.unique()), [str(e) for e in sorted(d.epochs.unique())])
+        ax.minorticks_off()
+    axes[2].set_yscale("log")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=6, fontsize="small")
     return fig

@@ -347,8 +347,11 @@ def frame(runs: list[Run], records: list[dict]) -> pd.DataFrame:
     """One row per (run, record): the tidy table every analysis reads."""
     rows = []
     for run, rec in zip(runs, records):
-        loc = rec.get("locality", {})
+        loc, null = rec.get("locality", {}), rec.get("locality_null", {})
         rows.append({"experiment": run.experiment, "dataset": run.dataset, "model": run.model, "label": run.label,
+                     "epochs": run.epochs or rec["key"]["epochs"], "plain_sgd": run.plain_sgd,
+                     "augment": rec["key"]["augment"], "clean_train_acc": rec.get("clean_train_acc"),
+                     "ell_excess": null.get("excess"), "ell_live": null.get("live"),
                      "optimizer": "SGD" if run.beta is None else "β-lasso", "beta": run.beta,
                      "paper_lambda": run.paper_lambda, "permuted": run.permuted, "seed": run.seed,
                      "test_acc": rec["test_acc"], "val_acc": rec.get("val_acc"),

@@ -8,6 +8,7 @@ import pandas as pd
 
 from ...metrics import ALPHA, equivalence, holm, one_sample
 from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
+from . import converged as start
 from .runs import SLUG
 
 # Paper text: final validation accuracy (%) of the code's leaky split, CNN -> FCN
@@ -138,36 +139,47 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
             ": all > 0 after the first FCN epoch, none falls > 10 % below its running maximum"),
         min(runs_per_exp.values(), default=0), [f"Exp {e}" for e in exps], check=False)))
 
-    def ratio_and_share(exp, s):
-        a, b = _series(dist[s], "0", "cos_l1_r1"), _series(dist[s], exp, "cos_l1_r1")
-        e = min(a.index.max(), b.index.max())
-        return math.log(b[e] / a[e]), second_half_share(b)
+    # R2, R3, R10 on the converged start, whose own regime check is that its CNNs reached a plateau
+    cs = start.frame(by_seed)
+    cregime, cregime_why = start.regime(by_seed)
+    cseeds = sorted(set(cs[cs.experiment == "C0"].seed) & set(cs[cs.experiment == "C1"].seed)) if len(cs) else []
 
-    both = have("0", "1")
-    if both:
-        ratio = one_sample([ratio_and_share("1", s)[0] for s in both], math.log(5))
-        share0 = one_sample([second_half_share(_series(dist[s], "0", "cos_l1_r1")) for s in both], 0.25)
-        wrong = holm([ratio.p_below(), share0.p_above()])
-        out.append(judge(R["R2"], finding(
-            ratio.p_above() < ALPHA and share0.p_below() < ALPHA, any(p < ALPHA for p in wrong),
-            f"Exp 1 / Exp 0 cosine distance at their last common FCN epoch: {math.exp(ratio.diff + math.log(5)):.1f}× "
-            f"(geometric mean; log ratio − log 5 {ratio}); Exp 0 second-half share − 0.25 {share0}", len(both))))
-        tests = {}
-        for exp in ("1", "2"):
-            got = have("0", exp)
-            if got:
-                vals = [ratio_and_share(exp, s) for s in got]
-                tests[exp, "ratio"] = one_sample([v[0] for v in vals], math.log(5))
-                tests[exp, "share"] = one_sample([v[1] for v in vals], 0.25)
-        wrong = holm(c.p_below() for c in tests.values())
-        out.append(judge(R["R3"], finding(
-            all(c.p_above() < ALPHA for c in tests.values()), any(p < ALPHA for p in wrong),
-            "; ".join(f"Exp {e} {'log ratio to Exp 0 − log 5' if k == 'ratio' else 'second-half share − 0.25'} {c}"
-                      for (e, k), c in tests.items()), min(len(have("0", e)) for e in ("1", "2")),
-            [f"Exp {e}" for e in ("1", "2") if have("0", e)])))
+    cwhen = finished(r.get("finished_at") for recs in by_seed.values() for k, r in recs.items() if k.startswith("C"))
+
+    def cfinding(support, against, evidence):
+        return Finding(support, against, evidence, len(cseeds), cregime, cregime_why, (), cwhen)
+
+    def series(exp, seed):
+        g = cs[(cs.experiment == exp) & (cs.seed == seed)]
+        return g.set_index("step").cosine_r1
+
+    if cseeds:
+        def log_ratio(seed):
+            a, b = series("C0", seed), series("C1", seed)
+            step = min(a.index.max(), b.index.max())
+            return math.log(b[step] / a[step])
+
+        ratio = one_sample([log_ratio(s) for s in cseeds], math.log(5))
+        share0 = one_sample([second_half_share(series("C0", s)) for s in cseeds], 0.25)
+        share1 = one_sample([second_half_share(series("C1", s)) for s in cseeds], 0.25)
+        times = f"{math.exp(ratio.diff + math.log(5)):.1f}×"
+        out.append(judge(R["R2"], cfinding(
+            ratio.p_above() < ALPHA and share0.p_below() < ALPHA, any(p < ALPHA for p in holm([ratio.p_below(), share0.p_above()])),
+            f"converged start, C1 / C0 cosine distance at their last common FCN step: {times} (geometric mean; log "
+            f"ratio − log 5 {ratio}); C0 second-half share − 0.25 {share0}")))
+        out.append(judge(R["R3"], cfinding(
+            ratio.p_above() < ALPHA and share1.p_above() < ALPHA, any(p < ALPHA for p in holm([ratio.p_below(), share1.p_below()])),
+            f"converged start, C1 / C0: {times} (log ratio − log 5 {ratio}); C1 second-half share − 0.25 {share1}")))
+        nc = start.norm_change(cs).set_index(["experiment", "seed"]).log_norm_ratio
+        diff = one_sample([nc["C1", s] - nc["C0", s] for s in cseeds])
+        own = one_sample([nc["C1", s] for s in cseeds])
+        out.append(judge(R["R10"], cfinding(
+            diff.p_below() < ALPHA and own.p_below() < ALPHA, diff.p_above() < ALPHA,
+            f"log(layer-1 norm end / start): C1 {own.diff:+.4f}, C0 {np.mean([nc['C0', s] for s in cseeds]):+.4f}; "
+            f"C1 − C0 {diff}")))
     else:
-        for cid in ("R2", "R3"):
-            out.append(not_run(R[cid], "Exp 0 and Exp 1 are not both in this budget"))
+        for cid in ("R2", "R3", "R10"):
+            out.append(not_run(R[cid], "the converged start is not in this budget"))
 
     def paired_family(rule, pairs, evidence_label):
         tests = {k: one_sample(v) for k, v in pairs.items() if len(v)}
@@ -194,6 +206,20 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
         bool(tests) and all(c.significant() > 0 for c in tests.values()),
         any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
         "; ".join(f"Exp {e}: FCN gap − CNN gap {_pts(c)}" for e, c in tests.items()),
+        min((len(v) for v in gaps.values()), default=0), [f"Exp {e}" for e in tests])))
+
+    def gap(rec):
+        return rec["clean_train_acc"] - rec["val_acc"]
+
+    gaps = {e: [gap(per[s][e][1]) - gap(by_seed[s][f"{e}/CNN continued"]) for s in have(e)
+                if f"{e}/CNN continued" in by_seed[s]] for e in ("0", "1", "2", "3")}
+    gaps = {e: v for e, v in gaps.items() if v}
+    tests = {e: one_sample(v) for e, v in gaps.items()}
+    adjusted = holm(c.p for c in tests.values())
+    out.append(judge(R["R5b"], finding(
+        bool(tests) and all(c.significant() > 0 for c in tests.values()),
+        any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
+        "; ".join(f"Exp {e}: FCN gap − gap of the CNN trained on {_pts(c)}" for e, c in tests.items()),
         min((len(v) for v in gaps.values()), default=0), [f"Exp {e}" for e in tests])))
 
     both = have("1", "2")
@@ -223,6 +249,10 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
                                                    for s in have(e)]
                                        for e in ("1", "2") for kind in ("noise_0.15", "translate_8px")},
                              lambda k: f"Exp {k[0]} {k[1]}: FCN − CNN"))
+    out.append(paired_family(R["R8b"], {(e, kind): [per[s][e][1][f"{kind}_acc"] - by_seed[s][f"{e}/CNN continued"][f"{kind}_acc"]
+                                                    for s in have(e) if f"{e}/CNN continued" in by_seed[s]]
+                                        for e in ("1", "2") for kind in ("noise_0.15", "translate_8px")},
+                             lambda k: f"Exp {k[0]} {k[1]}: FCN − CNN trained on"))
 
     got = have("L")
     if got:
@@ -235,7 +265,7 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
             len(got), check=False)))
     else:
         out.append(not_run(R["R9"], "the leak ablation is not in this budget"))
-    return out
+    return sorted(out, key=lambda c: list(R).index(c["id"]))
 
 
 def _pts(c) -> str:
@@ -271,19 +301,41 @@ def leak_table(records: dict) -> pd.DataFrame:
 
 
 def robustness_table(by_seed: dict[int, dict], n_test: int) -> pd.DataFrame:
-    """Per experiment and test-set perturbation: CNN and FCN accuracy (mean over seeds), FCN − CNN with its
-    one-sample t test over seeds."""
+    """Per experiment and test-set perturbation: CNN, FCN and (where trained) CNN-continued accuracy, means over
+    seeds; FCN − CNN and FCN − CNN continued with their one-sample t tests over seeds."""
     rows = []
     exps = [e for e in ("0", "1", "2", "3", "L") if any(e in stages(r) for r in by_seed.values())]
     for exp in exps:
         for kind in ("test", "noise_0.15", "translate_8px"):
-            pairs = [(st[exp][0][f"{kind}_acc"], st[exp][1][f"{kind}_acc"]) for st in map(stages, by_seed.values())
-                     if exp in st]
-            c = one_sample([f - a for a, f in pairs])
-            rows.append({"experiment": exp, "images": "clean" if kind == "test" else kind,
-                         "cnn_acc": 100 * np.mean([a for a, _ in pairs]), "fcn_acc": 100 * np.mean([f for _, f in pairs]),
-                         "fcn_minus_cnn": 100 * c.diff, "diff_se": 100 * c.se, "df": c.df, "p": c.p,
-                         "n_seeds": len(pairs)})
+            got = [(st[exp], by_seed[s].get(f"{exp}/CNN continued")) for s, st in
+                   ((s, stages(r)) for s, r in by_seed.items()) if exp in st]
+            cnn = [c[f"{kind}_acc"] for (c, _), _ in got]
+            fcn = [f[f"{kind}_acc"] for (_, f), _ in got]
+            c = one_sample(np.subtract(fcn, cnn))
+            row = {"experiment": exp, "images": "clean" if kind == "test" else kind, "cnn_acc": 100 * np.mean(cnn),
+                   "fcn_acc": 100 * np.mean(fcn), "fcn_minus_cnn": 100 * c.diff, "diff_se": 100 * c.se, "df": c.df,
+                   "p": c.p, "n_seeds": len(got)}
+            if all(ctl is not None for _, ctl in got):
+                ctl = [k[f"{kind}_acc"] for _, k in got]
+                cc = one_sample(np.subtract(fcn, ctl))
+                row.update(control_acc=100 * np.mean(ctl), fcn_minus_control=100 * cc.diff, control_p=cc.p)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def authors_robustness(rob: pd.DataFrame) -> pd.DataFrame:
+    """R8 beside the authors' logged Exp 1 robustness (their last CNN and FCN rows of Results/cifar_30aug.csv, on
+    their leaky validation images, under their own translation and noise tests): FCN − CNN, theirs and ours."""
+    ours = rob[rob.experiment == "1"].set_index("images")
+    rows = []
+    for theirs, mine in (("translate", "translate_8px"), ("noise", "noise_0.15")):
+        a = start.AUTHORS_ROBUSTNESS[theirs]
+        row = {"perturbation": theirs, "authors_cnn": 100 * a["CNN"], "authors_fcn": 100 * a["FCN"],
+               "authors_fcn_minus_cnn": 100 * (a["FCN"] - a["CNN"])}
+        if mine in ours.index:
+            o = ours.loc[mine]
+            row.update(ours_cnn=o.cnn_acc, ours_fcn=o.fcn_acc, ours_fcn_minus_cnn=o.fcn_minus_cnn, ours_p=o.p)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,115 @@
+"""The epoch ladder (experiment L): S-FC on a CIFAR-10 subset that SGD fits, at several lengths, each with its own
+cosine schedule. Tables, the trend of each arm's gap to SGD over the rungs, and the regime check of the claims that
+the ladder judges (N2, N3, N5, N6, A2)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ...metrics import Comparison, regression_term
+from .models import dense_counts
+
+ARMS = ("SGD", "plain SGD", "β-lasso (paper λ)", "β-lasso (matched λ)")  # every rung
+TOP_ONLY = ("S-LOCAL SGD", "SGD (crops)")                                 # the top rung only
+FIT = 0.95  # the regime check: SGD's median clean training accuracy at the top rung
+
+
+def arm_name(r) -> str:
+    if r.model == "S-LOCAL":
+        return "S-LOCAL SGD"
+    if r.augment == "crop_flip":
+        return "SGD (crops)"
+    if pd.isna(r.beta):
+        return "plain SGD" if r.plain_sgd else "SGD"
+    return "β-lasso (paper λ)" if r.paper_lambda else "β-lasso (matched λ)"
+
+
+def frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The ladder's runs, one row each, with their arm."""
+    d = df[df.experiment == "L"]
+    return d.assign(arm=[arm_name(r) for r in d.itertuples()], epochs=d.epochs.astype(int))
+
+
+def table(lad: pd.DataFrame, alpha: int) -> pd.DataFrame:
+    """summary.json's `epoch_ladder`: per run its arm, length, seed, final training accuracy (clean images),
+    test accuracy, layer-1 non-zeros and locality (median l; and its excess over the shuffle null)."""
+    dense = dense_counts(alpha, 10)
+    return pd.DataFrame({
+        "arm": lad.arm, "epochs": lad.epochs, "seed": lad.seed, "train_acc": lad.clean_train_acc,
+        "augmented_train_acc": lad.final_train_acc, "test_acc": lad.test_acc, "nonzeros": lad.nnz1,
+        "share1": lad.nnz1 / dense[0], "share2": lad.nnz2 / dense[1], "share3": lad.nnz3 / dense[2],
+        "locality": lad.locality, "locality_excess": lad.ell_excess, "live_filters": lad.ell_live,
+        "seconds": lad.seconds}).sort_values(["arm", "epochs", "seed"]).reset_index(drop=True)
+
+
+def top(lad: pd.DataFrame) -> int:
+    return int(lad.epochs.max())
+
+
+def at_top(lad: pd.DataFrame, arm: str) -> pd.DataFrame:
+    return lad[(lad.arm == arm) & (lad.epochs == top(lad))]
+
+
+def regime(lad: pd.DataFrame) -> tuple[bool, str]:
+    """SGD fits its training data at the top rung (median clean training accuracy >= 95 %)."""
+    sgd = at_top(lad, "SGD")
+    if not len(sgd):
+        return False, "no SGD run at the ladder's top rung"
+    med = float(sgd.clean_train_acc.median())
+    return med >= FIT, (f"median training accuracy of SGD S-FC at the ladder's top rung ({top(lad)} epochs, un-augmented "
+                        f"images): {100 * med:.1f} % (threshold {100 * FIT:.0f} %)")
+
+
+def gap_trend(lad: pd.DataFrame, arm: str, *, metric: str = "test_acc") -> Comparison:
+    """How `arm` − SGD moves with training: the arm x log2(epochs) interaction of an OLS fit of `metric` on both arms'
+    runs at every rung (intercept, log2 epochs, arm, interaction), in units per doubling of the epochs."""
+    d = lad[lad.arm.isin(("SGD", arm))]
+    e = np.log2(d.epochs.to_numpy(float))
+    a = (d.arm == arm).to_numpy(float)
+    x = np.column_stack([np.ones_like(e), e, a, a * e])
+    return regression_term(x, d[metric].to_numpy(float), 3)
+
+
+def trend_reading(gap: float, slope: Comparison) -> str:
+    """Closes, holds or widens: where the gap at the top rung is heading."""
+    lo, hi = slope.interval()
+    if not math.isfinite(slope.se) or lo <= 0 <= hi:
+        return "holds (no detectable trend)"
+    return "closes" if (slope.diff > 0) == (gap < 0) else "widens"
+
+
+def trends(lad: pd.DataFrame) -> pd.DataFrame:
+    """Per arm against SGD: the gap at each rung (mean over seeds) and its slope per doubling, with a 95 % interval."""
+    means = lad[lad.arm.isin(ARMS)].groupby(["arm", "epochs"]).test_acc.mean().unstack("arm")
+    rows = []
+    for arm in ARMS[1:]:
+        if arm not in means:
+            continue
+        slope = gap_trend(lad, arm)
+        lo, hi = slope.interval()
+        gap = 100 * (means[arm] - means["SGD"])
+        rows.append({"arm": arm, **{f"gap_{e}": v for e, v in gap.items()}, "slope": 100 * slope.diff,
+                     "slope_lo": 100 * lo, "slope_hi": 100 * hi, "df": slope.df, "p": slope.p,
+                     "reading": trend_reading(gap.iloc[-1], slope)})
+    return pd.DataFrame(rows)
+
+
+def headline(lad: pd.DataFrame, tr: pd.DataFrame) -> dict:
+    """Glue values for the ladder's conclusion."""
+    out = {"lad_top": top(lad), "lad_rungs": ", ".join(str(e) for e in sorted(lad.epochs.unique())),
+           "lad_seeds": int(at_top(lad, "SGD").seed.nunique())}
+    for arm, key in (("SGD", "sgd"), ("plain SGD", "plain"), ("β-lasso (paper λ)", "paper"),
+                     ("β-lasso (matched λ)", "matched"), ("S-LOCAL SGD", "local"), ("SGD (crops)", "crops")):
+        t = at_top(lad, arm)
+        if len(t):
+            out[f"lad_{key}_test"] = 100 * t.test_acc.mean()
+            out[f"lad_{key}_train"] = 100 * t.clean_train_acc.mean()
+            out[f"lad_{key}_aug_train"] = 100 * t.final_train_acc.mean()
+    for r in tr.itertuples():
+        key = {"plain SGD": "plain", "β-lasso (paper λ)": "paper", "β-lasso (matched λ)": "matched"}[r.arm]
+        out[f"lad_{key}_slope"], out[f"lad_{key}_slope_lo"], out[f"lad_{key}_slope_hi"] = r.slope, r.slope_lo, r.slope_hi
+        out[f"lad_{key}_reading"] = r.reading
+        out[f"lad_{key}_gap_top"] = getattr(r, f"gap_{top(lad)}")
+    return out
