@@ -90,13 +90,14 @@ class Chapter:
                                "evidence": c["evidence"]} for c in claims])
         display(tables.show(shown))
         display(Markdown("The rule behind each verdict, as declared in the chapter's claims file, and where it was "
-                         "changed after results were seen, the earlier rule with the verdict the chapter gave under it:"))
+                         "changed, the earlier rule with the verdict the chapter gave under it (flagged in the table above where the "
+                         "change came after results were seen):"))
         display(tables.show(pd.DataFrame([{"id": c["id"], "rule": c["test"],
                                            "regime check": (c.get("regime") or {}).get("check") or "—",
                                            "earlier rule (verdict under it)": (
                                                f"{c.get('earlier_rule') or 'not recorded'} "
                                                f"({c.get('earlier_verdict') or 'a new claim'})"
-                                               if c.get("rule_changed_after_results") else "—")} for c in claims])))
+                                               if c.get("earlier_rule") else "—")} for c in claims])))
         for c in claims:
             self.glue(f"verdict_{c['id']}", c["verdict"])
             self.glue(f"fragility_{c['id']}", fragility_word(c.get("fragile")))

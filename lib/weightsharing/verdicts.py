@@ -46,6 +46,7 @@ class Rule:
     regime: str | None = None     # the condition under which the paper's mechanism can show, measured on the runs
     earlier: str | None = None    # the rule before its last change, where that change came after results
     larger_run: dict | None = None  # {"budget": ..., "experiments": [...]}: the run that would decide it
+    earlier_id: str | None = None  # the id the claim had in earlier summaries (a claim split in two keeps its parent's)
     lines: tuple[int, int] = (0, 0)  # where the claim is declared in its file, for git blame
 
 
@@ -241,8 +242,8 @@ def _summary_before(slug: str, budget: str, commit: str) -> dict:
 
 def annotate(claims: list[dict], slug: str, budget: str) -> list[dict]:
     """Each claim with `rule_changed_after_results` (the rule's last change came after the first unit it judges had
-    finished) and, where true, `earlier_verdict`: what the chapter's summary said before that change (under the
-    earlier rule; `None` for a claim that is new)."""
+    finished) and, wherever the rule records an earlier one, `earlier_verdict`: what the chapter's summary said before
+    the last change (under the earlier rule, on the runs of that time; `None` for a claim that is new)."""
     table = rules(slug)
     for c in claims:
         rule = table.get(c["id"].split("/")[0])
@@ -251,5 +252,6 @@ def annotate(claims: list[dict], slug: str, budget: str) -> list[dict]:
         c["rule_changed_after_results"] = after
         c["rule_changed_at"] = changed[1] if changed else None
         c["earlier_rule"] = rule.earlier if rule else None
-        c["earlier_verdict"] = _summary_before(slug, budget, changed[0]).get(c["id"]) if after else None
+        before = _summary_before(slug, budget, changed[0]) if changed and rule.earlier else {}
+        c["earlier_verdict"] = before.get(c["id"]) or before.get(rule.earlier_id)
     return claims

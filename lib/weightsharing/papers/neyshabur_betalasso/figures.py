@@ -115,7 +115,7 @@ def ladder_figure(lad: pd.DataFrame, *, alpha: int):
                    excess=lad.ell_excess)
     panels = (("test", "test accuracy (%)"), ("train", "training accuracy (%)"),
               ("share1", "layer-1 non-zeros (% of dense)"), ("excess", "ℓ − shuffled ℓ"))
-    fig, axes = plotting.panels(4, width=3.3, height=3.0, sharey=False, cols=4)
+    fig, axes = plotting.panels(4, width=4.4, height=2.9, sharey=False, cols=2)
     colors = dict(zip((*ARMS, *TOP_ONLY), plotting.series_colors(len(ARMS) + len(TOP_ONLY))))
     markers = dict(zip((*ARMS, *TOP_ONLY), "osD^vP"))
     for ax, (col, label) in zip(axes, panels):
@@ -130,5 +130,5 @@ def ladder_figure(lad: pd.DataFrame, *, alpha: int):
         ax.set_xticks(sorted(d.epochs.unique()), [str(e) for e in sorted(d.epochs.unique())])
         ax.minorticks_off()
     axes[2].set_yscale("log")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=6, fontsize="small")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize="small")
     return fig

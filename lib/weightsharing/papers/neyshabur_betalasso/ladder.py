@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ...metrics import Comparison, regression_term
+from ...metrics import ALPHA, Comparison, linear_contrast
 from .models import dense_counts
 
 ARMS = ("SGD", "plain SGD", "β-lasso (paper λ)", "β-lasso (matched λ)")  # every rung
@@ -63,36 +63,40 @@ def regime(lad: pd.DataFrame) -> tuple[bool, str]:
 
 
 def gap_trend(lad: pd.DataFrame, arm: str, *, metric: str = "test_acc") -> Comparison:
-    """How `arm` − SGD moves with training: the arm x log2(epochs) interaction of an OLS fit of `metric` on both arms'
-    runs at every rung (intercept, log2 epochs, arm, interaction), in units per doubling of the epochs."""
-    d = lad[lad.arm.isin(("SGD", arm))]
-    e = np.log2(d.epochs.to_numpy(float))
-    a = (d.arm == arm).to_numpy(float)
-    x = np.column_stack([np.ones_like(e), e, a, a * e])
-    return regression_term(x, d[metric].to_numpy(float), 3)
+    """Where `arm` − SGD is heading at the top of the ladder: the change of that gap between the two longest rungs,
+    per doubling of the epochs, as a linear contrast of the four arm means with its Welch-Satterthwaite t test. (A
+    line through every rung would average a gap that first opens, while a short run's huge matched lambda bites, and
+    then closes.)"""
+    hi, lo = sorted(lad.epochs.unique())[-2:][::-1] if lad.epochs.nunique() > 1 else (top(lad), top(lad))
+    groups = {(a, e): lad[(lad.arm == a) & (lad.epochs == e)][metric].to_numpy(float)
+              for a in ("SGD", arm) for e in (lo, hi)}
+    doublings = math.log2(hi / lo) if hi != lo else float("nan")
+    c = linear_contrast(groups, {(arm, hi): 1, ("SGD", hi): -1, (arm, lo): -1, ("SGD", lo): 1})
+    return Comparison(c.diff / doublings, c.se / doublings, c.df, c.p, c.test)
 
 
-def trend_reading(gap: float, slope: Comparison) -> str:
-    """Closes, holds or widens: where the gap at the top rung is heading."""
-    lo, hi = slope.interval()
-    if not math.isfinite(slope.se) or lo <= 0 <= hi:
-        return "holds (no detectable trend)"
-    return "closes" if (slope.diff > 0) == (gap < 0) else "widens"
+def trend_reading(gap_before: float, gap_top: float, change: Comparison) -> str:
+    """Closes, holds or widens: the gap's size at the top rung against the rung before, where the change is
+    significant."""
+    if not math.isfinite(change.p) or change.p >= ALPHA:
+        return "holds (no significant change)"
+    return "closes" if abs(gap_top) < abs(gap_before) else "widens"
 
 
 def trends(lad: pd.DataFrame) -> pd.DataFrame:
-    """Per arm against SGD: the gap at each rung (mean over seeds) and its slope per doubling, with a 95 % interval."""
+    """Per arm against SGD: the gap at each rung (points, mean over seeds) and its change per doubling of the epochs
+    between the two longest rungs, with a 95 % interval."""
     means = lad[lad.arm.isin(ARMS)].groupby(["arm", "epochs"]).test_acc.mean().unstack("arm")
     rows = []
     for arm in ARMS[1:]:
         if arm not in means:
             continue
-        slope = gap_trend(lad, arm)
-        lo, hi = slope.interval()
+        change = gap_trend(lad, arm)
+        lo, hi = change.interval()
         gap = 100 * (means[arm] - means["SGD"])
-        rows.append({"arm": arm, **{f"gap_{e}": v for e, v in gap.items()}, "slope": 100 * slope.diff,
-                     "slope_lo": 100 * lo, "slope_hi": 100 * hi, "df": slope.df, "p": slope.p,
-                     "reading": trend_reading(gap.iloc[-1], slope)})
+        rows.append({"arm": arm, **{f"gap_{e}": v for e, v in gap.items()}, "change": 100 * change.diff,
+                     "change_lo": 100 * lo, "change_hi": 100 * hi, "df": change.df, "p": change.p,
+                     "reading": trend_reading(gap.iloc[-2] if len(gap) > 1 else gap.iloc[-1], gap.iloc[-1], change)})
     return pd.DataFrame(rows)
 
 
@@ -109,7 +113,7 @@ def headline(lad: pd.DataFrame, tr: pd.DataFrame) -> dict:
             out[f"lad_{key}_aug_train"] = 100 * t.final_train_acc.mean()
     for r in tr.itertuples():
         key = {"plain SGD": "plain", "β-lasso (paper λ)": "paper", "β-lasso (matched λ)": "matched"}[r.arm]
-        out[f"lad_{key}_slope"], out[f"lad_{key}_slope_lo"], out[f"lad_{key}_slope_hi"] = r.slope, r.slope_lo, r.slope_hi
+        out[f"lad_{key}_slope"], out[f"lad_{key}_slope_lo"], out[f"lad_{key}_slope_hi"] = r.change, r.change_lo, r.change_hi
         out[f"lad_{key}_reading"] = r.reading
         out[f"lad_{key}_gap_top"] = getattr(r, f"gap_{top(lad)}")
     return out
