@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from weightsharing.layers import LocallyConnected2d
-from weightsharing.papers.neyshabur_betalasso import analysis as A, models as M, runs as R
+from weightsharing.papers.neyshabur_betalasso import analysis as A, ladder as L, models as M, runs as R
 
 # spec section 2: (alpha, classes) -> S-CONV, S-LOCAL, S-FC, 3-FC trainable parameters, and 3-FC's width
 COUNTS = {(150, 10): (138_319_960, 147_614_710, 256_324_810, 256_314_217, 14_541),
@@ -147,5 +147,69 @@ def test_the_paper_budgets_code_path_runs_at_a_tiny_size():
     out = R.train_run(R.Run("E1", "cifar10", "S-FC", beta=50.0), imgs, tiny)
     assert out["k"] == 1 and out["lam1"] == 2e-5 and 0 <= out["val_acc"] <= 1 and len(out["nnz"]) == 3
     est = R.estimate(R.BUDGETS["paper"], ("cifar10", "cifar100", "svhn"))
-    # (7 rows x 3 datasets + E5's 2 permuted settings) x 3 seeds; E5's natural-pixel runs are Table 2 units
-    assert len(est) == (7 * 3 + 2) * 3 and est.gpu_hours.sum() > 1
+    # (7 rows x 3 datasets + E5's 2 permuted settings) x 3 seeds; E5's natural-pixel runs are Table 2 units; the
+    # ladder: 4 arms x 3 rungs x 3 seeds, S-LOCAL x 3 seeds and one crops run at the top rung
+    assert len(est) == (7 * 3 + 2) * 3 + 4 * 3 * 3 + 3 + 1 and est.gpu_hours.sum() > 1
+
+
+def test_units_stored_before_the_ladder_keep_their_keys():
+    """New Run fields enter a key only where they differ from their defaults, so no earlier unit retrains."""
+    b = R.BUDGETS["cpu"]
+    key = R.Run("E1", "cifar10", "S-FC", beta=50.0, seed=1).key(b)
+    assert {"plain_sgd", "ladder", "augment"} & set(key) == {"augment"} and key["augment"] == "crop_flip"
+    assert key["epochs"] == 12 and key["train"] is None
+
+
+def test_ladder_units_train_on_their_own_subset_length_and_augmentation():
+    b = R.BUDGETS["cpu"]
+    runs = [r for r in R.plan(b, ("cifar10",)) if r.experiment == "L"]
+    assert len(runs) == len(L.ARMS) * len(b.ladder.lengths) * b.ladder.seeds + b.ladder.seeds + 1
+    assert len({str(r.key(b)) for r in runs}) == len(runs)
+    top = max(b.ladder.lengths)
+    plain = next(r for r in runs if r.plain_sgd and r.epochs == top)
+    key = plain.key(b)
+    assert key["epochs"] == top and key["train"] == b.ladder.train and key["augment"] == "flip" and key["plain_sgd"]
+    model = M.build("S-FC", alpha=2, classes=10)
+    opt, _ = R.optimizer(model, plain, b, steps=10)
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0 and opt.defaults["weight_decay"] == 0
+
+
+def test_flip_augmentation_takes_the_centre_without_crops():
+    imgs = R.fake_images("cifar10", R.BUDGETS["smoke"], n=4)
+    imgs.flip = False
+    out = R.augment(imgs, imgs.x_train, torch.Generator().manual_seed(0), crop=False)
+    assert torch.equal(out, imgs.normalise(imgs.x_train[:, :, 4:36, 4:36]))
+
+
+def test_locality_null_scores_dense_filters_zero_and_local_ones_high():
+    g = torch.Generator().manual_seed(0)
+    dense = torch.randn(64, 3, 32, 32, generator=g)
+    local = torch.zeros(64, 3, 32, 32)
+    local[:, :, 10:15, 12:17] = torch.randn(64, 3, 5, 5, generator=g)
+    dead = torch.zeros(8, 3, 32, 32)
+    d = A.locality_null(torch.cat([dense, dead]))
+    loc = A.locality_null(local)
+    assert d["live"] == 64 and d["filters"] == 72  # dead filters are left out, not scored
+    assert abs(d["excess"]) < 0.01 and loc["ell"] == pytest.approx(1.0) and loc["excess"] > 0.85
+    assert A.locality_null(local, seed=1)["excess"] == pytest.approx(loc["excess"], abs=0.01)
+
+
+def _ladder(gaps: dict[int, float], noise: float = 0.002) -> "pd.DataFrame":
+    import pandas as pd
+
+    rows = []
+    for e, gap in gaps.items():
+        for s in range(3):
+            jitter = noise * (s - 1)
+            rows += [{"arm": "SGD", "epochs": e, "seed": s, "test_acc": 0.5 + jitter},
+                     {"arm": "β-lasso (matched λ)", "epochs": e, "seed": s, "test_acc": 0.5 + gap - jitter}]
+    return pd.DataFrame(rows)
+
+
+def test_the_ladder_trend_reads_the_gap_between_the_two_longest_rungs():
+    closing = L.trends(_ladder({3: -0.05, 12: -0.20, 48: -0.01})).iloc[0]
+    assert closing.reading == "closes" and closing.change == pytest.approx(100 * 0.19 / 2)
+    widening = L.trends(_ladder({3: 0.0, 12: 0.01, 48: 0.05})).iloc[0]
+    assert widening.reading == "widens" and widening.change_lo > 0
+    flat = L.trends(_ladder({3: 0.0, 12: 0.02, 48: 0.02}, noise=0.01)).iloc[0]
+    assert flat.reading.startswith("holds")

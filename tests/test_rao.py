@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from weightsharing.metrics import neighbour_distances
-from weightsharing.papers.rao_divergence import leak, models as M
+from weightsharing.papers.rao_divergence import converged as CS, leak, models as M, runs as R
 
 
 def count(net):
@@ -128,3 +128,42 @@ def test_the_cpu_leak_pool_matches_the_spec():
     train, val = leak.buggy_split(12_500, seed=0)
     c = leak.leak_counts(train, val)
     assert 5_900 < c["distinct"] < 6_600 and 0.85 < c["val_in_train"] / c["val_rows"] < 0.92
+
+
+def test_cosine_distance_is_positions_over_two_times_euclidean_squared_for_equal_block_norms():
+    """What the measure measures: blocks of one norm make 1 - cos exactly (positions / 2) x Euclidean^2."""
+    g = torch.Generator().manual_seed(0)
+    grid, filters, fan_in = 14, 4, 75
+    base = torch.randn(filters, fan_in, generator=g)
+    w = base.expand(grid * grid, filters, fan_in).clone()
+    for p in range(grid * grid):  # rotate each block a little, keeping its norm
+        theta = 0.01 * (p % 7)
+        v = torch.randn(filters, fan_in, generator=g)
+        v -= (v * base).sum() / (base * base).sum() * base
+        v *= base.norm() / v.norm()
+        w[p] = base * np.cos(theta) + v * np.sin(theta)
+    d = neighbour_distances(w, (grid, grid), 1)
+    # per pair 1 - cos = |u - v|^2 / (2 |u|^2) = positions / 2 x |u - v|^2; the mean of |u - v| enters squared, so
+    # compare pair by pair through the exact identity on means of squares
+    assert CS.LAYER1_POSITIONS == grid * grid
+    u = (w / w.norm()).reshape(grid * grid, -1).double()
+    pair = (u[1:] - u[:-1]).norm(dim=1) ** 2 * (grid * grid) / 2
+    cos = 1 - torch.nn.functional.cosine_similarity(u[1:], u[:-1], dim=1)
+    assert torch.allclose(pair, cos, rtol=1e-6, atol=1e-12) and d["cosine"] > 0
+
+
+def test_the_authors_curves_interpolate_from_zero_at_conversion():
+    a = CS.authors_curves()
+    assert set(a.experiment) == {"0", "1"} and (a.groupby("experiment").steps.min() == 0).all()
+    first = a[(a.experiment == "1") & (a.steps == CS.AUTHORS_STEPS_PER_EPOCH)].cos_1.iloc[0]
+    assert CS.authors_at([0], "1")[0] == 0 and CS.authors_at([CS.AUTHORS_STEPS_PER_EPOCH], "1")[0] == pytest.approx(first)
+    assert CS.authors_at([CS.AUTHORS_STEPS_PER_EPOCH / 2], "1")[0] == pytest.approx(first / 2)
+
+
+def test_converged_start_units_train_on_their_subset_and_earlier_keys_stay():
+    b = R.BUDGETS["cpu"]
+    exps = {e.name: e for e in b.experiments}
+    assert "subset" not in R.cnn_key(b, exps["0"]) and R.cnn_key(b, exps["C0"])["subset"] == exps["C0"].subset
+    split = R.fake_split()
+    assert len(R.subset(split, 1).y_train) == 1 and R.subset(split, None) is split
+    assert not exps["C0"].control and exps["C1"].sigma == 0.3 and exps["C0"].cnn.patience is not None

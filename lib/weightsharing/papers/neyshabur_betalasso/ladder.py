@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ...metrics import ALPHA, Comparison, linear_contrast
+from ...metrics import ALPHA, Comparison, linear_contrast, welch
 from .models import dense_counts
 
 ARMS = ("SGD", "plain SGD", "β-lasso (paper λ)", "β-lasso (matched λ)")  # every rung
@@ -111,6 +111,12 @@ def headline(lad: pd.DataFrame, tr: pd.DataFrame) -> dict:
             out[f"lad_{key}_test"] = 100 * t.test_acc.mean()
             out[f"lad_{key}_train"] = 100 * t.clean_train_acc.mean()
             out[f"lad_{key}_aug_train"] = 100 * t.final_train_acc.mean()
+    paper, plain = at_top(lad, "β-lasso (paper λ)"), at_top(lad, "plain SGD")
+    if len(paper) and len(plain):
+        c = welch(paper.test_acc, plain.test_acc)
+        out["lad_paper_minus_plain"] = 100 * c.diff
+        out["lad_paper_vs_plain"] = (f"Welch t = {c.t:.2f}, df = {c.df:.1f}, p = {c.p:.2g}: "
+                                     + ("a significant difference" if c.p < ALPHA else "not significant"))
     for r in tr.itertuples():
         key = {"plain SGD": "plain", "β-lasso (paper λ)": "paper", "β-lasso (matched λ)": "matched"}[r.arm]
         out[f"lad_{key}_slope"], out[f"lad_{key}_slope_lo"], out[f"lad_{key}_slope_hi"] = r.change, r.change_lo, r.change_hi
