@@ -76,8 +76,8 @@ def regime(by_seed: dict[int, dict]) -> tuple[bool, str]:
 
 
 def ratio_table(cs: pd.DataFrame) -> pd.DataFrame:
-    """C1 / C0 cosine distance (layer 1, r = 1) per seed and at the mean, at a few step counts, beside the authors'
-    Exp 1 / Exp 0 ratio interpolated at the same steps."""
+    """C1 / C0 cosine distance (layer 1, r = 1), means over seeds, at our last measurement at or before a few step
+    counts, beside the authors' Exp 1 / Exp 0 ratio interpolated at exactly those steps."""
     last = int(cs.groupby(["experiment", "seed"]).step.max().min())
     marks = sorted({s for s in (100, 200, AUTHORS_STEPS_PER_EPOCH, 500, 750, last) if s <= last})
     mean = cs.groupby(["experiment", "step"]).cosine_r1.mean()
@@ -85,7 +85,7 @@ def ratio_table(cs: pd.DataFrame) -> pd.DataFrame:
     for step in marks:
         near = int(cs.step[cs.step <= step].max())  # our last measurement at or before this step count
         ours0, ours1 = mean.get(("C0", near)), mean.get(("C1", near))
-        a0, a1 = authors_at([step], "0")[0], authors_at([step], "1")[0]
+        a0, a1 = authors_at([near], "0")[0], authors_at([near], "1")[0]
         rows.append({"steps": near, "ours_C0": ours0, "ours_C1": ours1,
                      "ours_ratio": ours1 / ours0 if ours0 else float("nan"), "authors_exp0": a0, "authors_exp1": a1,
                      "authors_ratio": a1 / a0 if a0 else float("nan")})
