@@ -242,8 +242,8 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
     lad = ladder.frame(df)
     lregime, lregime_why = ladder.regime(lad)
 
-    def lfinding(support, against, evidence, arms):
-        return Finding(support, against, evidence, min((len(a) for a in arms), default=0), lregime, lregime_why, (),
+    def lfinding(support, against, evidence, arms, check=(lregime, lregime_why)):
+        return Finding(support, against, evidence, min((len(a) for a in arms), default=0), *check, (),
                        finished(*(a.finished_at for a in arms)))
 
     top = {a: ladder.at_top(lad, a) for a in (*ladder.ARMS, *ladder.TOP_ONLY)} if len(lad) else {}
@@ -297,7 +297,8 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
         out.append(judge(R["N5"], lfinding(
             all(p < ALPHA for p in right), any(p < ALPHA for p in wrong),
             f"{where}: layer 1 {b.nnz1.mean():,.0f} (S-CONV {ref['S-CONV']:,}, S-LOCAL {ref['S-LOCAL']:,}), layer 2 "
-            f"{100 * share2.mean():.1f} % of dense, layer 3 {100 * share3.mean():.1f} % ({len(b)} seeds)", [b])))
+            f"{100 * share2.mean():.1f} % of dense, layer 3 {100 * share3.mean():.1f} % ({len(b)} seeds)", [b],
+            ladder.regime(lad, ("SGD", "β-lasso (matched λ)")))))
     else:
         out.append(not_run(R["N5"], "the epoch ladder is not in this budget"))
 

@@ -52,14 +52,15 @@ def at_top(lad: pd.DataFrame, arm: str) -> pd.DataFrame:
     return lad[(lad.arm == arm) & (lad.epochs == top(lad))]
 
 
-def regime(lad: pd.DataFrame) -> tuple[bool, str]:
-    """SGD fits its training data at the top rung (median clean training accuracy >= 95 %)."""
-    sgd = at_top(lad, "SGD")
-    if not len(sgd):
-        return False, "no SGD run at the ladder's top rung"
-    med = float(sgd.clean_train_acc.median())
-    return med >= FIT, (f"median training accuracy of SGD S-FC at the ladder's top rung ({top(lad)} epochs, un-augmented "
-                        f"images): {100 * med:.1f} % (threshold {100 * FIT:.0f} %)")
+def regime(lad: pd.DataFrame, arms: tuple[str, ...] = ("SGD",)) -> tuple[bool, str]:
+    """Each of `arms` fits its training data at the top rung (median clean training accuracy >= 95 %)."""
+    runs = {arm: at_top(lad, arm) for arm in arms}
+    if not all(len(r) for r in runs.values()):
+        return False, "the ladder's top rung lacks " + ", ".join(a for a, r in runs.items() if not len(r))
+    med = {arm: float(r.clean_train_acc.median()) for arm, r in runs.items()}
+    return all(m >= FIT for m in med.values()), (
+        f"median training accuracy at the ladder's top rung ({top(lad)} epochs, un-augmented images): "
+        + ", ".join(f"{arm} S-FC {100 * m:.1f} %" for arm, m in med.items()) + f" (threshold {100 * FIT:.0f} %)")
 
 
 def gap_trend(lad: pd.DataFrame, arm: str, *, metric: str = "test_acc") -> Comparison:
