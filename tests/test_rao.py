@@ -134,17 +134,17 @@ def test_cosine_distance_is_positions_over_two_times_euclidean_squared_for_equal
     """What the measure measures: blocks of one norm make 1 - cos exactly (positions / 2) x Euclidean^2."""
     g = torch.Generator().manual_seed(0)
     grid, filters, fan_in = 14, 4, 75
-    base = torch.randn(filters, fan_in, generator=g)
+    base = torch.randn(filters, fan_in, generator=g, dtype=torch.float64)
     w = base.expand(grid * grid, filters, fan_in).clone()
-    for p in range(grid * grid):  # rotate each block a little, keeping its norm
+    for p in range(grid * grid):  # rotate each block a little, keeping its norm (in float64: 1 - cos is tiny)
         theta = 0.01 * (p % 7)
-        v = torch.randn(filters, fan_in, generator=g)
+        v = torch.randn(filters, fan_in, generator=g, dtype=torch.float64)
         v -= (v * base).sum() / (base * base).sum() * base
         v *= base.norm() / v.norm()
         w[p] = base * np.cos(theta) + v * np.sin(theta)
     d = neighbour_distances(w, (grid, grid), 1)
-    # per pair 1 - cos = |u - v|^2 / (2 |u|^2) = positions / 2 x |u - v|^2; the mean of |u - v| enters squared, so
-    # compare pair by pair through the exact identity on means of squares
+    # per pair of blocks, 1 - cos = |u - v|^2 / (2 |u|^2) = positions / 2 x |u - v|^2 once the weight is divided by
+    # its norm, as the measure does
     assert CS.LAYER1_POSITIONS == grid * grid
     u = (w / w.norm()).reshape(grid * grid, -1).double()
     pair = (u[1:] - u[:-1]).norm(dim=1) ** 2 * (grid * grid) / 2

@@ -248,7 +248,9 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
 
     top = {a: ladder.at_top(lad, a) for a in (*ladder.ARMS, *ladder.TOP_ONLY)} if len(lad) else {}
     where = f"ladder top rung ({ladder.top(lad)} epochs)" if len(lad) else ""
-    for cid, name in (("N2", "β-lasso (matched λ)"), ("A2", "β-lasso (paper λ)")):
+    # without budget matching (`paper`) the matched lambda is the paper's, and the ladder has that one arm
+    paper_arm = "β-lasso (paper λ)" if len(top.get("β-lasso (paper λ)", ())) else "β-lasso (matched λ)"
+    for cid, name in (("N2", "β-lasso (matched λ)"), ("A2", paper_arm)):
         b, sgd = top.get(name, ()), top.get("SGD", ())
         if len(b) and len(sgd):
             c = welch(b.test_acc, sgd.test_acc)

@@ -134,7 +134,7 @@ def plan(budget: Budget, datasets: tuple[str, ...]) -> list[Run]:
             beta = 50.0 if model == "S-FC" else None
             runs += [Run("E5", "cifar10", model, beta=beta, permuted=p, seed=s) for p in (False, True) for s in seeds]
         if budget.ladder is not None:
-            runs += ladder_runs(budget.ladder)
+            runs += ladder_runs(budget.ladder, match_lambda=budget.match_lambda)
     return runs
 
 
@@ -142,12 +142,13 @@ LADDER_ARMS = {"SGD": {}, "plain SGD": {"plain_sgd": True}, "β-lasso (paper λ)
                "β-lasso (matched λ)": {"beta": 50.0}}
 
 
-def ladder_runs(ladder: Ladder) -> list[Run]:
+def ladder_runs(ladder: Ladder, *, match_lambda: bool = True) -> list[Run]:
     """Every arm at every rung and seed; at the top rung also S-LOCAL (for N3) and SGD with crops (one seed: how far
-    crops keep an FC net from fitting)."""
+    crops keep an FC net from fitting). Without budget matching the paper's lambda is the only one: no second arm."""
     top, seeds = max(ladder.lengths), range(ladder.seeds)
+    arms = [a for name, a in LADDER_ARMS.items() if match_lambda or name != "β-lasso (paper λ)"]
     runs = [Run("L", "cifar10", "S-FC", seed=s, epochs=e, augment=ladder.augment, **arm)
-            for arm in LADDER_ARMS.values() for e in ladder.lengths for s in seeds]
+            for arm in arms for e in ladder.lengths for s in seeds]
     runs += [Run("L", "cifar10", "S-LOCAL", seed=s, epochs=top, augment=ladder.augment) for s in seeds]
     return runs + [Run("L", "cifar10", "S-FC", seed=0, epochs=top, augment="crop_flip")]
 
@@ -424,8 +425,10 @@ def planned(budget: Budget, store: Store | None = None, datasets: tuple[str, ...
                            key, make, (3, 32, 32), examples=n * epochs,
                            evaluated=test_images(run.dataset, own) + own.holdout + min(n, CLEAN_TRAIN),
                            steps=own.steps(run.dataset, n),
-                           config=f"{run.model} α = {budget.alpha} {run.dataset} {optimizer_name} "
-                                  f"{own.augment}{' permuted' if run.permuted else ''}",
+                           # augmentation is left out: the paper-scale test steps each model and optimizer once
+                           # (AutoAugment's own path has a tiny-size test)
+                           config=f"{run.model} α = {budget.alpha} {run.dataset} {optimizer_name}"
+                                  f"{' permuted' if run.permuted else ''}",
                            step=step, expected_params=FORMULAS[run.model](budget.alpha, CLASSES[run.dataset]),
                            stored=store is not None and key in store))
     return out
