@@ -84,21 +84,19 @@ def locality_null(filters: torch.Tensor, *, seed: int = 0, shuffles: int = NULL_
     (`shuffles` independent shuffles per filter, channels kept together): a filter's excess is l minus its mean
     shuffled l, so dense random filters score about 0 and local ones up to about 0.9. Above `most` live filters (the
     paper's alpha = 150 has 38 400) a seeded sample of `most` is scored: the mean excess needs no more."""
-    m = filters.abs().sum(1).double()
-    live = m.flatten(1).count_nonzero(1) > 0
-    m = m[live]
-    if not len(m):
+    live = torch.nonzero(filters.flatten(1).ne(0).any(1)).flatten()
+    if not len(live):
         return {"live": 0, "filters": len(filters), "ell": None, "null": None, "excess": None}
     g = torch.Generator().manual_seed(seed)
-    if len(m) > most:
-        m = m[torch.randperm(len(m), generator=g)[:most]]
+    pick = live if len(live) <= most else live[torch.randperm(len(live), generator=g)[:most]]
+    m = filters[pick].abs().sum(1).double()
     ell = mass_locality(m)[0]
     null = torch.zeros_like(ell)
     flat = m.flatten(1)
     for _ in range(shuffles):
         order = torch.rand(flat.shape, generator=g).argsort(1)
         null += mass_locality(flat.gather(1, order).view_as(m))[0] / shuffles
-    return {"live": int(live.sum()), "filters": len(filters), "ell": float(ell.mean()), "null": float(null.mean()),
+    return {"live": len(live), "filters": len(filters), "ell": float(ell.mean()), "null": float(null.mean()),
             "excess": float((ell - null).mean())}
 
 
