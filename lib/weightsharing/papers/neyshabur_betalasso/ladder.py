@@ -118,6 +118,10 @@ def headline(lad: pd.DataFrame, tr: pd.DataFrame) -> dict:
         out["lad_paper_minus_plain"] = 100 * c.diff
         out["lad_paper_vs_plain"] = (f"Welch t = {c.t:.2f}, df = {c.df:.1f}, p = {c.p:.2g}: "
                                      + ("a significant difference" if c.p < ALPHA else "not significant"))
+        out["lad_a2_reading"] = (
+            "so what A2 measures at this length is the optimizer without momentum and weight decay, not the sparsity "
+            "β-lasso is meant to bring" if c.p >= ALPHA else
+            f"so β-lasso's ℓ1 step and threshold add {100 * c.diff:+.2f} points beyond the optimizer it wraps")
     for r in tr.itertuples():
         key = {"plain SGD": "plain", "β-lasso (paper λ)": "paper", "β-lasso (matched λ)": "matched"}[r.arm]
         out[f"lad_{key}_slope"], out[f"lad_{key}_slope_lo"], out[f"lad_{key}_slope_hi"] = r.change, r.change_lo, r.change_hi
