@@ -197,30 +197,24 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
                                             for s in have(e) if f"{e}/CNN continued" in by_seed[s]] for e in ("1", "2")},
                              lambda e: f"Exp {e}: FCN − CNN trained on"))
 
-    gaps = {e: [(per[s][e][1]["clean_train_acc"] - per[s][e][1]["val_acc"])
-                - (per[s][e][0]["clean_train_acc"] - per[s][e][0]["val_acc"]) for s in have(e)] for e in ("0", "1", "2", "3")}
-    gaps = {e: v for e, v in gaps.items() if v}
-    tests = {e: one_sample(v) for e, v in gaps.items()}
-    adjusted = holm(c.p for c in tests.values())
-    out.append(judge(R["R5"], finding(
-        bool(tests) and all(c.significant() > 0 for c in tests.values()),
-        any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
-        "; ".join(f"Exp {e}: FCN gap − CNN gap {_pts(c)}" for e, c in tests.items()),
-        min((len(v) for v in gaps.values()), default=0), [f"Exp {e}" for e in tests])))
-
     def gap(rec):
         return rec["clean_train_acc"] - rec["val_acc"]
 
-    gaps = {e: [gap(per[s][e][1]) - gap(by_seed[s][f"{e}/CNN continued"]) for s in have(e)
-                if f"{e}/CNN continued" in by_seed[s]] for e in ("0", "1", "2", "3")}
-    gaps = {e: v for e, v in gaps.items() if v}
-    tests = {e: one_sample(v) for e, v in gaps.items()}
-    adjusted = holm(c.p for c in tests.values())
-    out.append(judge(R["R5b"], finding(
-        bool(tests) and all(c.significant() > 0 for c in tests.values()),
-        any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
-        "; ".join(f"Exp {e}: FCN gap − gap of the CNN trained on {_pts(c)}" for e, c in tests.items()),
-        min((len(v) for v in gaps.values()), default=0), [f"Exp {e}" for e in tests])))
+    def overfit(rule, reference, label):
+        """The FCN's train − validation gap minus that of `reference(seed, experiment)`, per experiment over seeds."""
+        gaps = {e: [gap(per[s][e][1]) - gap(ref) for s in have(e) if (ref := reference(s, e)) is not None]
+                for e in ("0", "1", "2", "3")}
+        gaps = {e: v for e, v in gaps.items() if v}
+        tests = {e: one_sample(v) for e, v in gaps.items()}
+        adjusted = holm(c.p for c in tests.values())
+        return judge(rule, finding(
+            bool(tests) and all(c.significant() > 0 for c in tests.values()),
+            any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
+            "; ".join(f"Exp {e}: FCN gap − {label} {_pts(c)}" for e, c in tests.items()),
+            min((len(v) for v in gaps.values()), default=0), [f"Exp {e}" for e in tests]))
+
+    out.append(overfit(R["R5"], lambda s, e: per[s][e][0], "CNN gap"))
+    out.append(overfit(R["R5b"], lambda s, e: by_seed[s].get(f"{e}/CNN continued"), "gap of the CNN trained on"))
 
     both = have("1", "2")
     if both:
