@@ -253,5 +253,5 @@ def annotate(claims: list[dict], slug: str, budget: str) -> list[dict]:
         c["rule_changed_at"] = changed[1] if changed else None
         c["earlier_rule"] = rule.earlier if rule else None
         before = _summary_before(slug, budget, changed[0]) if changed and rule.earlier else {}
-        c["earlier_verdict"] = before.get(c["id"]) or before.get(rule.earlier_id)
+        c["earlier_verdict"] = before.get(c["id"]) or (before.get(rule.earlier_id) if before else None)
     return claims

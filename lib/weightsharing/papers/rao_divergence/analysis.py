@@ -13,16 +13,11 @@ from .runs import SLUG
 
 # Paper text: final validation accuracy (%) of the code's leaky split, CNN -> FCN
 PAPER_VAL = {"1": (95.8, 94.0), "2": (94.0, 92.6), "3": (83.85, 85.25)}
-# The authors' CSVs (spec section 3): FCN epochs completed -> (dist_1, dist_4, cos_1, cos_4), already shifted by one
-# (a CSV row holds the value measured before its epoch), with the validation accuracy of that epoch.
-PAPER_CSV = {"0": {1: (0.0020, 0.0021, 0.0004, 0.0004), 4: (0.0029, 0.0030, 0.0009, 0.0009),
-                   9: (0.0038, 0.0038, 0.0014, 0.0014), 29: (0.0058, 0.0060, 0.0033, 0.0035),
-                   99: (0.0058, 0.0058, 0.0033, 0.0033), 129: (0.0066, 0.0068, 0.0042, 0.0045)},
-             "1": {1: (0.0121, 0.0119, 0.0145, 0.0140), 4: (0.0213, 0.0207, 0.0443, 0.0423),
-                   9: (0.0307, 0.0297, 0.0915, 0.0868), 19: (0.0426, 0.0413, 0.1740, 0.1659),
-                   49: (0.0587, 0.0569, 0.3214, 0.3097), 99: (0.0698, 0.0675, 0.4450, 0.4325),
-                   140: (0.0743, 0.0719, 0.5009, 0.4891)}}
+# The FCN epochs completed at which the distance table shows the authors' logged values (read from their CSVs,
+# `converged.authors_curves`, where a row holds the value measured before its epoch).
+AUTHOR_EPOCHS = {"0": (1, 4, 9, 29, 99, 129), "1": (1, 4, 9, 19, 49, 99, 140)}
 SERIES = ("euclid_l1_r1", "euclid_l1_r4", "cos_l1_r1", "cos_l1_r4")
+AUTHOR_COLUMNS = dict(zip(SERIES, ("dist_1", "dist_4", "cos_1", "cos_4")))  # the same series in the authors' CSVs
 
 
 def stages(records: dict) -> dict[str, tuple[dict, dict]]:
@@ -191,10 +186,23 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
                                    "; ".join(f"{evidence_label(k)} {_pts(c)}" for k, c in tests.items()),
                                    min(c_n for c_n in (len(v) for v in pairs.values())), [str(k) for k in tests]))
 
-    out.append(paired_family(R["R4"], {e: [per[s][e][1]["test_acc"] - per[s][e][0]["test_acc"] for s in have(e)]
-                                        for e in ("1", "2")}, lambda e: f"Exp {e}: FCN − CNN"))
-    out.append(paired_family(R["R4b"], {e: [per[s][e][1]["test_acc"] - by_seed[s][f"{e}/CNN continued"]["test_acc"]
-                                            for s in have(e) if f"{e}/CNN continued" in by_seed[s]] for e in ("1", "2")},
+    # What each FCN is compared with: the CNN it started from, or (R4b, R5b, R8b) that CNN trained on for as many
+    # epochs as the FCN ran; per seed, where that seed has it.
+    def start_cnn(s, e):
+        return per[s][e][0]
+
+    def continued(s, e):
+        return by_seed[s].get(f"{e}/CNN continued")
+
+    def fcn_minus(reference, e, measure):
+        return [measure(per[s][e][1]) - measure(ref) for s in have(e) if (ref := reference(s, e)) is not None]
+
+    def acc(kind):
+        return lambda rec: rec[f"{kind}_acc"]
+
+    out.append(paired_family(R["R4"], {e: fcn_minus(start_cnn, e, acc("test")) for e in ("1", "2")},
+                             lambda e: f"Exp {e}: FCN − CNN"))
+    out.append(paired_family(R["R4b"], {e: fcn_minus(continued, e, acc("test")) for e in ("1", "2")},
                              lambda e: f"Exp {e}: FCN − CNN trained on"))
 
     def gap(rec):
@@ -202,8 +210,7 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
 
     def overfit(rule, reference, label):
         """The FCN's train − validation gap minus that of `reference(seed, experiment)`, per experiment over seeds."""
-        gaps = {e: [gap(per[s][e][1]) - gap(ref) for s in have(e) if (ref := reference(s, e)) is not None]
-                for e in ("0", "1", "2", "3")}
+        gaps = {e: fcn_minus(reference, e, gap) for e in ("0", "1", "2", "3")}
         gaps = {e: v for e, v in gaps.items() if v}
         tests = {e: one_sample(v) for e, v in gaps.items()}
         adjusted = holm(c.p for c in tests.values())
@@ -213,8 +220,8 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
             "; ".join(f"Exp {e}: FCN gap − {label} {_pts(c)}" for e, c in tests.items()),
             min((len(v) for v in gaps.values()), default=0), [f"Exp {e}" for e in tests]))
 
-    out.append(overfit(R["R5"], lambda s, e: per[s][e][0], "CNN gap"))
-    out.append(overfit(R["R5b"], lambda s, e: by_seed[s].get(f"{e}/CNN continued"), "gap of the CNN trained on"))
+    out.append(overfit(R["R5"], start_cnn, "CNN gap"))
+    out.append(overfit(R["R5b"], continued, "gap of the CNN trained on"))
 
     both = have("1", "2")
     if both:
@@ -239,13 +246,10 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
     else:
         out.append(not_run(R["R7"], "Exp 3 is not in this budget"))
 
-    out.append(paired_family(R["R8"], {(e, kind): [per[s][e][1][f"{kind}_acc"] - per[s][e][0][f"{kind}_acc"]
-                                                   for s in have(e)]
-                                       for e in ("1", "2") for kind in ("noise_0.15", "translate_8px")},
+    perturbed = [(e, kind) for e in ("1", "2") for kind in ("noise_0.15", "translate_8px")]
+    out.append(paired_family(R["R8"], {(e, k): fcn_minus(start_cnn, e, acc(k)) for e, k in perturbed},
                              lambda k: f"Exp {k[0]} {k[1]}: FCN − CNN"))
-    out.append(paired_family(R["R8b"], {(e, kind): [per[s][e][1][f"{kind}_acc"] - by_seed[s][f"{e}/CNN continued"][f"{kind}_acc"]
-                                                    for s in have(e) if f"{e}/CNN continued" in by_seed[s]]
-                                        for e in ("1", "2") for kind in ("noise_0.15", "translate_8px")},
+    out.append(paired_family(R["R8b"], {(e, k): fcn_minus(continued, e, acc(k)) for e, k in perturbed},
                              lambda k: f"Exp {k[0]} {k[1]}: FCN − CNN trained on"))
 
     got = have("L")
@@ -338,12 +342,13 @@ def distance_table(by_seed: dict[int, dict]) -> pd.DataFrame:
     FCN stage."""
     dist = pd.concat([distance_frame(r).assign(seed=s) for s, r in by_seed.items()])
     mean = dist.groupby(["experiment", "epoch"])[list(SERIES)].mean()
+    authors = start.authors_curves().assign(epoch=lambda a: a.csv_epoch - 1).set_index(["experiment", "epoch"])
     rows = []
-    for exp, csv in PAPER_CSV.items():
-        for epoch, vals in csv.items():
+    for exp, epochs in AUTHOR_EPOCHS.items():
+        for epoch in epochs:
             if (exp, epoch) in mean.index:
                 rows.append({"experiment": exp, "fcn_epoch": epoch, **{f"ours_{s}": mean.loc[(exp, epoch), s] for s in SERIES},
-                             **{f"paper_{s}": v for s, v in zip(SERIES, vals)}})
+                             **{f"paper_{s}": authors.loc[(exp, epoch), AUTHOR_COLUMNS[s]] for s in SERIES}})
     for exp, g in dist.groupby("experiment", sort=False):
         last = g.groupby("seed").epoch.max().min()  # the last epoch every seed reached
         rows.append({"experiment": exp, "fcn_epoch": int(last),

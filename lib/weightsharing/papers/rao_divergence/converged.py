@@ -3,6 +3,7 @@ divergence measure measures."""
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,19 @@ AUTHORS_OF = {"C0": "0", "C1": "1"}  # the authors' experiment at the same noise
 LAYER1_POSITIONS = ((FEATURES[0][4] - FEATURES[0][2]) // FEATURES[0][3] + 1) ** 2
 
 
-def authors_curves() -> pd.DataFrame:
+@lru_cache(maxsize=1)
+def _read_authors_curves() -> pd.DataFrame:
     return pd.read_csv(AUTHORS_CURVES, comment="#", dtype={"experiment": str})
+
+
+def authors_curves() -> pd.DataFrame:
+    """The authors' FCN-stage rows (read once; each caller gets its own copy)."""
+    return _read_authors_curves().copy()
 
 
 def authors_at(steps, experiment: str, column: str = "cos_1") -> np.ndarray:
     """The authors' logged value at these FCN step counts, linear between their per-epoch rows."""
-    a = authors_curves()
+    a = _read_authors_curves()
     a = a[a.experiment == experiment]
     return np.interp(np.asarray(steps, float), a.steps.to_numpy(float), a[column].to_numpy(float))
 

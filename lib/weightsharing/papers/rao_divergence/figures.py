@@ -7,7 +7,7 @@ import pandas as pd
 
 from ... import plotting
 from . import converged
-from .analysis import SERIES, distance_frame, stages
+from .analysis import AUTHOR_COLUMNS, SERIES, distance_frame, stages
 
 TITLES = {"euclid_l1_r1": "Euclidean, r = 1", "euclid_l1_r4": "Euclidean, r = 4", "cos_l1_r1": "1 − cosine, r = 1",
           "cos_l1_r4": "1 − cosine, r = 4"}
@@ -37,9 +37,6 @@ def curves(records: dict):
         row[1].set_xlabel("epoch") if exp == exps[-1] else None
     axes[0][1].legend(loc="lower right")
     return fig
-
-
-AUTHOR_COLUMNS = dict(zip(SERIES, ("dist_1", "dist_4", "cos_1", "cos_4")))
 
 
 def divergence(records: dict):
