@@ -466,7 +466,7 @@ def locality_headline(loc: pd.DataFrame) -> dict:
 def lambda_table(lad: pd.DataFrame, alpha: int) -> pd.DataFrame:
     """The ladder's top rung, beta = 50 with the budget-matched lambda and with the paper's (means over seeds):
     lambda, the accumulated layer-1 shrink lambda1 * sum(eta), layer-1 non-zeros, training and test accuracy."""
-    top = lad[(lad.epochs == lad.epochs.max()) & lad.arm.str.startswith("β-lasso")]
+    top = pd.concat([ladder.at_top(lad, "β-lasso (paper λ)"), ladder.at_top(lad, "β-lasso (matched λ)")])
     dense = dense_counts(alpha, 10)[0]
     rows = []
     for arm, g in top.groupby("arm", sort=False):
@@ -501,7 +501,7 @@ def fig3_beside_paper(fin: pd.DataFrame, lad: pd.DataFrame, alpha: int) -> pd.Da
     """Per layer: the share of dense weights left non-zero by beta = 50 in the original's Fig. 3 beside ours, on
     Table 2's runs (per dataset) and at the ladder's top rung (budget-matched lambda); means over seeds."""
     b50 = fin[fin.run == "S-FC β-lasso β = 50"]
-    top = lad[(lad.epochs == lad.epochs.max()) & (lad.arm == "β-lasso (matched λ)")] if len(lad) else lad
+    top = ladder.at_top(lad, "β-lasso (matched λ)") if len(lad) else lad
     dense = dense_counts(alpha, 10)
     rows = []
     for layer, (lo, hi) in PAPER_FIG3.items():
@@ -542,18 +542,20 @@ def beta1_context(df: pd.DataFrame, budget) -> dict:
 # ---------------------------------------------------------------------------------------------- the reproduction's code
 
 REPRODUCTION_CODE = "yassinuaimee/Machine-Learning-Reproducibility-Challenge @ a97f64b, Paper3_Alnuaimee_Cammarata_Sahebi.ipynb"
-REPRO_LR, REPRO_LAMBDA = 0.1, 2e-5  # its constant learning rate and CIFAR-10 lambda
+# its constant learning rate, CIFAR-10 lambda, and 100 epochs of 79 steps (its 40 000-image split)
+REPRO_LR, REPRO_LAMBDA, REPRO_STEPS = 0.1, 2e-5, 100 * 79
+REPRO_SHRINK = REPRO_LR * REPRO_LAMBDA * REPRO_STEPS  # lambda * sum(eta): what any weight, BatchNorm gamma too, loses
 
 
 def reproduction_effects() -> dict:
-    """The most a post-step sign can move a weight in one step against a pre-step one (2 eta lambda), and BatchNorm
-    gamma's total shrink over the reproduction's 100 epochs of 79 steps (gamma starts at 1)."""
-    return {"repro_step": 2 * REPRO_LR * REPRO_LAMBDA, "repro_gamma": REPRO_LR * REPRO_LAMBDA * 100 * 79}
+    """The most a post-step sign can move a weight in one step against a pre-step one (2 eta lambda), BatchNorm
+    gamma's total shrink over the reproduction's run (gamma starts at 1), and where the code was read."""
+    return {"repro_step": 2 * REPRO_LR * REPRO_LAMBDA, "repro_gamma": REPRO_SHRINK, "repro_code": REPRODUCTION_CODE}
 
 
 def reproduction_as_found() -> pd.DataFrame:
     """What the reproduction's notebook runs, where it differs from its text, and what that changes (computed)."""
-    step, gamma = reproduction_effects().values()
+    step, gamma = 2 * REPRO_LR * REPRO_LAMBDA, REPRO_SHRINK
     return pd.DataFrame([
         {"finding": "CIFAR-10 S_FC cells use the global ALPHA = 64", "text says": "α = 28",
          "effect": f"S-FC {s_fc_params(64, 10) / 1e6:.0f} M parameters instead of {s_fc_params(28, 10) / 1e6:.0f} M"},
@@ -565,6 +567,8 @@ def reproduction_as_found() -> pd.DataFrame:
          "effect": f"γ ≈ 1 loses {gamma:.1%} over the run"},
         {"finding": "no augmentation, constant lr 0.1, 100 epochs, one λ", "text says": "the same",
          "effect": "untested here: the likelier causes of its low numbers"}])
+
+
 def e5_table(df: pd.DataFrame) -> pd.DataFrame:
     """E5 per run and pixel order: test accuracy and locality, means over seeds."""
     e5 = df[df.experiment == "E5"].assign(pixels=lambda d: d.permuted.map({True: "permuted", False: "natural"}),
@@ -603,10 +607,10 @@ def bench_headline(lc: pd.DataFrame, opt: pd.DataFrame) -> dict:
 
 def shrink_context(alpha: int, lam1: float = 2e-5) -> dict:
     """The numbers behind budget matching, computed: accumulated layer-1 shrink lambda1 * sum(eta) of the paper
-    (400 and 4000 epochs, cosine from 0.1, 98 steps) and of the reproduction (100 epochs, constant 0.1, 79 steps of
-    its 40 000-image split), beside S-FC's initial weight bound 1 / sqrt(3072); S-LOCAL's share of padding taps."""
+    (400 and 4000 epochs, cosine from 0.1, 98 steps) and of the reproduction (REPRO_SHRINK), beside S-FC's initial
+    weight bound 1 / sqrt(3072); S-LOCAL's share of padding taps."""
     with torch.device("meta"):
         local = build("S-LOCAL", alpha=alpha, classes=10).first
     return {"shrink_paper_400": lam1 * 0.05 * 400 * 98, "shrink_paper_4000": lam1 * 0.05 * 4000 * 98,
-            "shrink_reproduction": lam1 * 0.1 * 100 * 79, "init_bound": 1 / math.sqrt(3072),
+            "shrink_reproduction": REPRO_SHRINK, "init_bound": 1 / math.sqrt(3072),
             "padding_share": 1 - local.live_weights() / local.weight.numel(), "random_locality": 81 / 1024}

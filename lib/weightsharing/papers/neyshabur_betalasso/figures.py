@@ -8,6 +8,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ... import plotting
 from .analysis import DATASETS, ROWS, e1
+from .ladder import at_top
 from .models import dense_counts, layer1_reference_counts
 from ...runs import unpack_float16
 
@@ -87,7 +88,8 @@ def figure4(df: pd.DataFrame):
 def figure_e4(lad: pd.DataFrame, *, alpha: int):
     """The ladder's top rung, seed 0: layer-1 non-zeros and training accuracy per epoch of beta-lasso (beta = 50)
     with the budget-matched lambda against the paper's."""
-    top = lad[(lad.epochs == lad.epochs.max()) & (lad.seed == 0) & lad.arm.str.startswith("β-lasso")]
+    top = pd.concat([at_top(lad, "β-lasso (paper λ)"), at_top(lad, "β-lasso (matched λ)")])
+    top = top[top.seed == 0]
     fig, axes = plotting.panels(2, width=4.2, height=3.2, sharey=False)
     for (arm, g), color in zip(top.groupby("arm"), plotting.series_colors(2)):
         r = g.iloc[0]

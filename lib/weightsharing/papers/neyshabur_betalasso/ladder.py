@@ -13,6 +13,9 @@ from .models import dense_counts
 
 ARMS = ("SGD", "plain SGD", "β-lasso (paper λ)", "β-lasso (matched λ)")  # every rung
 TOP_ONLY = ("S-LOCAL SGD", "SGD (crops)")                                 # the top rung only
+# each arm's short name in the glue keys of the chapter (lad_<key>_test, ...)
+GLUE_KEYS = {"SGD": "sgd", "plain SGD": "plain", "β-lasso (paper λ)": "paper", "β-lasso (matched λ)": "matched",
+             "S-LOCAL SGD": "local", "SGD (crops)": "crops"}
 FIT = 0.95  # the regime check: SGD's median clean training accuracy at the top rung
 
 
@@ -105,8 +108,7 @@ def headline(lad: pd.DataFrame, tr: pd.DataFrame) -> dict:
     """Glue values for the ladder's conclusion."""
     out = {"lad_top": top(lad), "lad_rungs": ", ".join(str(e) for e in sorted(lad.epochs.unique())),
            "lad_seeds": int(at_top(lad, "SGD").seed.nunique())}
-    for arm, key in (("SGD", "sgd"), ("plain SGD", "plain"), ("β-lasso (paper λ)", "paper"),
-                     ("β-lasso (matched λ)", "matched"), ("S-LOCAL SGD", "local"), ("SGD (crops)", "crops")):
+    for arm, key in GLUE_KEYS.items():
         t = at_top(lad, arm)
         if len(t):
             out[f"lad_{key}_test"] = 100 * t.test_acc.mean()
@@ -123,7 +125,7 @@ def headline(lad: pd.DataFrame, tr: pd.DataFrame) -> dict:
             "β-lasso is meant to bring" if c.p >= ALPHA else
             f"so β-lasso's ℓ1 step and threshold add {100 * c.diff:+.2f} points beyond the optimizer it wraps")
     for r in tr.itertuples():
-        key = {"plain SGD": "plain", "β-lasso (paper λ)": "paper", "β-lasso (matched λ)": "matched"}[r.arm]
+        key = GLUE_KEYS[r.arm]
         out[f"lad_{key}_slope"], out[f"lad_{key}_slope_lo"], out[f"lad_{key}_slope_hi"] = r.change, r.change_lo, r.change_hi
         out[f"lad_{key}_reading"] = r.reading
         out[f"lad_{key}_gap_top"] = getattr(r, f"gap_{top(lad)}")
