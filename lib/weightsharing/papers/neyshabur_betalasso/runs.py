@@ -111,10 +111,11 @@ class Run:
         return replace(budget, train=budget.ladder.train, epochs=((self.dataset, self.epochs),), augment=self.augment)
 
     def key(self, budget: Budget) -> dict:
-        b = asdict(self.budget(budget))
+        own = self.budget(budget)
+        b = asdict(own)
         for k in ("epochs", "e4", "e5_models", "seeds", "betas", "ladder"):
             b.pop(k)
-        b["epochs"] = dict(self.budget(budget).epochs)[self.dataset]
+        b["epochs"] = dict(own.epochs)[self.dataset]
         mine = {k: v for k, v in asdict(self).items() if k not in ("experiment", "epochs", "augment")}
         if not self.plain_sgd:
             mine.pop("plain_sgd")  # the keys of units stored before the field existed
