@@ -1,6 +1,7 @@
 import pytest
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from weightsharing.bench import PositionLoop
 from weightsharing.layers import LocallyConnected2d
@@ -115,16 +116,28 @@ def test_dense_weight_is_the_equivalent_fully_connected_layer_and_counts_live_ta
     assert lc.weight.numel() == 62_208 * 2 and lc.live_weights() == 53_868 * 2 == int((dense != 0).sum())
 
 
-@pytest.mark.parametrize("cin,cout,size,k,stride,padding,backend", [
-    (3, 8, 32, 9, 2, 4, "masked"),    # S-LOCAL, alpha = 8: few output channels
-    (1, 6, 28, 6, 2, 0, "masked"),    # LocalNet MNIST layer 1
-    (6, 16, 12, 6, 2, 0, "unfold"),   # LocalNet MNIST layer 2
-    (3, 64, 32, 5, 2, 0, "unfold"),   # Rao's FCN layer 1
+@pytest.mark.parametrize("cin,cout,size,k,stride,padding,batch,backend", [
+    (3, 8, 32, 9, 2, 4, 512, "masked"),   # S-LOCAL, alpha = 8, at its training batch: 127 MB of patches
+    (3, 8, 32, 9, 2, 4, 32, "unfold"),    # the same layer at a small batch
+    (1, 6, 28, 6, 2, 0, 32, "unfold"),    # LocalNet MNIST layer 1
+    (6, 16, 12, 6, 2, 0, 4096, "unfold"), # LocalNet MNIST layer 2: wide enough at any batch
+    (3, 64, 32, 5, 2, 0, 128, "unfold"),  # Rao's FCN layer 1
 ])
-def test_auto_backend_follows_the_rule(cin, cout, size, k, stride, padding, backend):
+def test_auto_backend_follows_the_rule(cin, cout, size, k, stride, padding, batch, backend):
     lc = LocallyConnected2d(cin, cout, in_size=size, kernel_size=k, stride=stride, padding=padding)
-    assert lc.backend == backend
-    assert backend == "unfold" or cout * lc.tile[0] * lc.tile[1] >= 48
+    assert lc.backend == "auto" and lc.backend_for(batch) == backend
+    assert cout * lc.tile[0] * lc.tile[1] >= 48
+
+
+@pytest.mark.parametrize("cin,cout,size,k,stride,padding", [(2, 3, 7, 3, 2, 1), (1, 2, (6, 5), (3, 2), (1, 2), 0)])
+def test_hand_written_backward_passes_gradcheck(cin, cout, size, k, stride, padding):
+    torch.manual_seed(0)
+    lc = LocallyConnected2d(cin, cout, in_size=size, kernel_size=k, stride=stride, padding=padding,
+                            backend="unfold").double()
+    size = (size, size) if isinstance(size, int) else size
+    x = torch.randn(2, cin, *size, dtype=torch.double, requires_grad=True)
+    weight = lc.weight.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x, w: functional_call(lc, {"weight": w}, (x,)), (x, weight))
 
 
 def test_unknown_backend_is_a_clear_error():

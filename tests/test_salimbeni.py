@@ -59,7 +59,8 @@ def test_runs_shared_between_experiments_have_one_key():
     same = S.unit_key(fig5_fcnn3, S.AUTHORS, budget, 3) == S.unit_key(S.ARMS["FCNN3"], S.AUTHORS, budget, 3)
     other_lr = S.unit_key(S.SENSITIVITY[1][0], S.AUTHORS, budget, 3) != S.unit_key(S.ARMS["FCNN3"], S.AUTHORS, budget, 3)
     assert same and other_lr
-    assert S.unit_key(S.ARMS["AL3"], S.AUTHORS, budget, 0)["rev"] == S.REVISION
+    assert S.unit_key(S.ARMS["AL3"], S.AUTHORS, budget, 0)["rev"] == S.STACKED_REVISION
+    assert S.unit_key(S.ARMS["FCNN1"], S.AUTHORS, budget, 0)["rev"] == S.REVISION
 
 
 def test_cpu_budget_is_the_papers_protocol():
@@ -123,3 +124,16 @@ def test_noisy_small_differences_are_inconclusive():
     tiny = {m: 0.85 for m in PAPER_LIKE}
     v = verdicts(*fake_runs(tiny, noise=0.02, n=3))
     assert v["S1"] == "inconclusive" and v["S6"] == "inconclusive" and v["S7"] == "inconclusive"  # not "holds"
+
+
+@pytest.mark.parametrize("arm", ["FCNN3", "AL4"])
+def test_stacked_seeds_equal_the_same_seeds_trained_alone(mnist, arm):
+    budget = S.Budget(n_pairs=40, runs=2, epochs=2, fig5_all=False, sensitivity=0, ablations=())
+    protocol = S.Protocol(pairs="per-run", shuffle=True)  # a different pair draw and batch order per seed
+    pairs = [S.data.mnist_pairs(mnist, 40, seed=seed) for seed in (3, 4)]
+    stacked = S.train_stack(S.ARMS[arm], protocol, budget, [3, 4], pairs=pairs)
+    for seed, p, out in zip((3, 4), pairs, stacked):
+        alone = S.train_unit(S.ARMS[arm], protocol, budget, seed, pairs=p)
+        assert out["params"] == alone["params"] and out["history"]["epoch"] == [1, 2]
+        for metric in ("train_acc", "test_acc", "train_bce", "test_bce"):
+            np.testing.assert_allclose(out["history"][metric], alone["history"][metric], atol=1e-5, rtol=0)

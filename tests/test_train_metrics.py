@@ -5,7 +5,7 @@ from scipy import stats
 from torch import nn
 
 from weightsharing import metrics
-from weightsharing.train import columns, fit
+from weightsharing.train import columns, fit, fit_replicas
 
 
 def test_fit_learns_a_linear_map_and_logs_one_row_per_epoch():
@@ -32,6 +32,64 @@ def test_fit_without_shuffle_feeds_the_same_batches_in_order():
     fit(model, torch.optim.SGD(model.parameters(), lr=0.0), loss, (torch.arange(6.0)[:, None],),
         epochs=2, batch_size=4, shuffle=False)
     assert seen == [[0, 1, 2, 3], [4, 5], [0, 1, 2, 3], [4, 5]]
+
+
+def _net(seed):
+    # BatchNorm after the nonlinearity, as in ArbNet: a bias right before it has no gradient but rounding noise,
+    # which Adam would scale up to full steps, alone and stacked alike, but not alike
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.BatchNorm1d(8), nn.Linear(8, 3))
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_fit_replicas_equals_each_seed_fitted_alone(shared):
+    """Per-seed data, init and batch order; BatchNorm buffers per replica; one optimizer each or one over the stack."""
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randn(50, 6, generator=g), torch.randint(0, 3, (50,), generator=g)) for _ in range(3)]
+    loss = lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1])
+    evaluate = lambda m: {"w_sum": m[3].weight.sum().item(), "bn_mean": m[2].running_mean.sum().item()}
+    alone = []
+    for seed, d in enumerate(data):
+        model = _net(seed)
+        alone.append(fit(model, torch.optim.Adam(model.parameters(), lr=1e-2), loss, d, epochs=3, batch_size=16,
+                         generator=torch.Generator().manual_seed(seed), evaluate=evaluate))
+    models = [_net(seed) for seed in range(3)]
+    opts = (lambda ps: torch.optim.Adam(ps, lr=1e-2)) if shared else [torch.optim.Adam(m.parameters(), lr=1e-2) for m in models]
+    stacked = fit_replicas(models, opts, loss, tuple(torch.stack(t) for t in zip(*data)), epochs=3, batch_size=16,
+                           generators=[torch.Generator().manual_seed(s) for s in range(3)],
+                           evaluate=lambda r, m: evaluate(m))
+    for a, b in zip(alone, stacked):
+        for ra, rb in zip(a, b):
+            assert ra.keys() == rb.keys() and ra["epoch"] == rb["epoch"]
+            for k in ("train_loss", "w_sum", "bn_mean"):
+                assert abs(ra[k] - rb[k]) <= 1e-5
+    assert len({round(r[-1]["train_loss"], 6) for r in stacked}) == 3
+
+
+def test_fit_replicas_freezes_a_replica_that_stops():
+    models = [_net(seed) for seed in range(2)]
+    g = torch.Generator().manual_seed(1)
+    data = (torch.randn(2, 40, 6, generator=g), torch.randint(0, 3, (2, 40), generator=g))
+    snapshot = {}
+
+    def stop_first(r, row):
+        if r == 0 and row["epoch"] == 1:
+            snapshot.update({k: v.clone() for k, v in models[0].state_dict().items()})
+            return True
+        return False
+
+    rows = fit_replicas(models, [torch.optim.SGD(m.parameters(), lr=0.1) for m in models],
+                        lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]), data, epochs=3, batch_size=8,
+                        generators=[torch.Generator().manual_seed(s) for s in range(2)], on_epoch=stop_first)
+    assert [len(r) for r in rows] == [1, 3]
+    for k, v in models[0].state_dict().items():  # weights and BatchNorm statistics as they were when it stopped
+        assert torch.equal(v, snapshot[k]), k
+
+
+def test_fit_replicas_refuses_mismatched_inputs():
+    with pytest.raises(ValueError, match="one optimizer"):
+        fit_replicas([_net(0), _net(1)], [], lambda m, b: m(b[0]).sum(), (torch.zeros(2, 4, 6),), epochs=1,
+                     batch_size=2, generators=[torch.Generator()] * 2)
 
 
 def test_welch_matches_scipy_and_spread_is_unbiased():

@@ -109,8 +109,8 @@ LC_SHAPES = {
 
 
 def lc_backends(*, rounds: int = 15, shapes: dict | None = None) -> list[dict]:
-    """Each LocallyConnected2d backend against Conv2d at the same shape, timed interleaved: unfold, masked as one
-    dense matrix (tile = whole output), and what "auto" picks."""
+    """Each LocallyConnected2d backend against Conv2d at the same shape and batch, timed interleaved: unfold, and
+    masked at the tile "auto" would use; `auto` marks the one "auto" runs at this batch."""
     rows = []
     for name, (cin, cout, size, k, stride, pad, batch) in (shapes or LC_SHAPES).items():
         torch.manual_seed(0)
@@ -118,17 +118,15 @@ def lc_backends(*, rounds: int = 15, shapes: dict | None = None) -> list[dict]:
         conv = nn.Conv2d(cin, cout, k, stride=stride, padding=pad)
         make = lambda **kw: LocallyConnected2d(cin, cout, in_size=size, kernel_size=k, stride=stride, padding=pad, **kw)
         auto = make()
-        layers = {"Conv2d": conv, "unfold": make(backend="unfold"), "masked dense": make(backend="masked", tile=None)}
-        if auto.backend == "masked" and auto.tile != auto.out_size:
-            layers[f"masked, tile {auto.tile[0]}×{auto.tile[1]}"] = auto
+        tile = f"masked, tile {auto.tile[0]}×{auto.tile[1]}"
+        layers = {"Conv2d": conv, "unfold": make(backend="unfold"), tile: make(backend="masked", tile=auto.tile)}
         pairs = {n: _forward_backward(m, x) for n, m in layers.items()}
         res = interleaved({n: p[0] for n, p in pairs.items()}, baseline="Conv2d", rounds=rounds,
                           resets={n: p[1] for n, p in pairs.items()})
-        picked = "unfold" if auto.backend == "unfold" else f"masked, tile {auto.tile[0]}×{auto.tile[1]}"
+        picked = "unfold" if auto.backend_for(batch) == "unfold" else tile
         for backend, r in res.items():
             if backend != "Conv2d":
-                rows.append({"layer": name, "batch": batch, "backend": backend, "auto": backend == picked or
-                             (backend == "masked dense" and picked == f"masked, tile {auto.out_size[0]}×{auto.out_size[1]}"),
+                rows.append({"layer": name, "batch": batch, "backend": backend, "auto": backend == picked,
                              "conv2d_ms": res["Conv2d"]["ms"], "ms": r["ms"], "ratio_to_conv2d": r["ratio"],
                              "ratio_min": r["ratio_min"], "ratio_max": r["ratio_max"]})
     return rows
@@ -153,7 +151,7 @@ def locally_connected(batch: int = 32, *, loop: bool = True, repeats: int = 20) 
         res = interleaved({n: p[0] for n, p in pairs.items()}, baseline="conv", rounds=repeats,
                           resets={n: p[1] for n, p in pairs.items()})
         row = {"layer": name, "batch": batch, "input_grad": x.requires_grad, "positions": lc.weight.shape[0],
-               "backend": lc.backend, "conv2d_ms": res["conv"]["ms"], "locally_connected_ms": res["lc"]["ms"],
+               "backend": lc.backend_for(batch), "conv2d_ms": res["conv"]["ms"], "locally_connected_ms": res["lc"]["ms"],
                "ratio_to_conv2d": res["lc"]["ratio"]}
         if loop:
             row.update(loop_ms=res["loop"]["ms"], speedup_over_loop=res["loop"]["ratio"] / res["lc"]["ratio"])
@@ -246,7 +244,7 @@ def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         elif isinstance(module, nn.Conv2d):
             total += output[0].numel() * module.weight[0].numel() * per
         elif isinstance(module, LocallyConnected2d):
-            if module.backend == "masked":
+            if module.backend_for(len(inputs[0])) == "masked":
                 nth, ntw, wh, ww = module.tiling()
                 total += nth * ntw * module.in_channels * wh * ww * module.out_channels * module.tile[0] * module.tile[1] * per
             else:
@@ -261,99 +259,92 @@ def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return int(total)
 
 
-def _vmapped_step(build: Callable[[], nn.Module], replicas: int, x: torch.Tensor, y: torch.Tensor,
-                  loss: Callable) -> Callable[[], None]:
-    """One Adam step of `replicas` independent copies of `build()` vectorised with torch.func (stacked parameters,
-    one batch per replica): the generic way to stack seeds of a model that was not written with a replica axis."""
-    import copy
+def _epochs(build: Callable[[int], nn.Module], optimizer: Callable, loss: Callable, data: tuple[torch.Tensor, ...],
+            batch: int, replicas: int, *, shared: bool) -> tuple[Callable[[], None], Callable[[], None]]:
+    """One epoch of one seed through `fit`, and one epoch of `replicas` seeds through `fit_replicas`: the two
+    trainers the chapters use, on the same data, each step timed whole (optimizer and per-epoch work included).
+    `shared`: one optimizer over the stack (constant hyperparameters), else one per seed."""
+    from .train import fit, fit_replicas
 
-    from torch.func import functional_call, replace_all_batch_norm_modules_, stack_module_state, vmap
+    alone = build(0)
+    alone_opt = optimizer(alone.parameters())
+    seeds = [build(r) for r in range(replicas)]
+    seeds_opt = (lambda stacked: optimizer(stacked)) if shared else [optimizer(m.parameters()) for m in seeds]
+    stacked = tuple(t.expand(replicas, *t.shape) for t in data)
+    gen = lambda r: torch.Generator().manual_seed(r)
 
-    models = [replace_all_batch_norm_modules_(build()) for _ in range(replicas)]
-    params, buffers = stack_module_state(models)
-    base = copy.deepcopy(models[0]).to("meta")
-    opt = torch.optim.Adam(params.values(), lr=1e-3)
-    xs, ys = x.expand(replicas, *x.shape).contiguous(), y.expand(replicas, *y.shape).contiguous()
-    each = vmap(lambda p, b, xb, yb: loss(functional_call(base, (p, b), (xb,)), yb))
+    def one():
+        fit(alone, alone_opt, loss, data, epochs=1, batch_size=batch, generator=gen(0))
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        each(params, buffers, xs, ys).sum().backward()
-        opt.step()
+    def many():
+        fit_replicas(seeds, seeds_opt, loss, stacked, epochs=1, batch_size=batch, generators=[gen(r) for r in range(replicas)])
 
-    return step
-
-
-def _single_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callable) -> Callable[[], None]:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss(model(x), y).backward()
-        opt.step()
-
-    return step
+    return one, many
 
 
-def stacked_training(*, rounds: int = 10) -> list[dict]:
-    """Training steps per second of the chapters' small models: one seed alone, and R seeds stacked in one step
-    (per seed), timed interleaved. The tree nets have a native replica axis; the others go through torch.func.
-    `speedup` = R x (one seed's step time) / (the stacked step's time): what stacking saves per seed."""
-    import torch.nn.functional as F
-
+def stacked_training(*, rounds: int = 5, steps: int = 20) -> list[dict]:
+    """Training steps per second of the chapters' small models: one seed alone (`fit`), and R seeds side by side
+    (`fit_replicas`, per seed), timed interleaved over `steps` steps each. The tree nets have a native replica axis
+    (`TreeNet`, one Adam over the stack). `speedup` = R x (one seed's time) / (the stack's time): what stacking
+    saves per seed. A chapter stacks the models measured at 1.3x or more."""
     from .papers import chang_arbnets as C, salimbeni_pairs as S, zhang_locality as Z
 
-    def ce(out, y):
-        return F.cross_entropy(out, y)
-
-    def pair_loss(out, y):
-        return F.binary_cross_entropy(out[0].reshape(-1), y.float())
-
-    cases = []
-    for kind in ("WeightNet", "LocalNet", "FCNet"):
-        cases.append((f"Zhang tree {kind}", 32, 25, None, kind))
-    for name in ("ConvNet", "LocalNet"):
-        cases.append((f"Zhang MNIST {name}", 1, 5, (lambda name=name: Z.build_image_model(name, "mnist"), (1, 28, 28), 10, ce), None))
-    for arm in ("FCNN3", "AL4"):
-        cases.append((f"Salimbeni {arm}", 20, 10, (S.ARMS[arm].build, (2, 14, 14), 2, pair_loss), None))
-    arb = C.Run("E2-E3", "mnist", C.Hash("uniform"), 0.5, 997, 0, C.BUDGETS["cpu"].mnist)
-    cases.append(("Chang MNIST ArbNet (uniform)", 128, 5,
-                  (lambda: C.ArbNet(sizes=C.sizes(arb), hash=arb.hash, table_size=997, sparsity=0.5, seed=0), (784,), 10, ce),
-                  None))
-    rows = []
     g = torch.Generator().manual_seed(0)
-    for label, batch, replicas, image, tree_kind in cases:
-        if tree_kind is not None:
+
+    def ce(m, b):
+        return F.cross_entropy(m(b[0]), b[1])
+
+    def images(name, dataset, batch):
+        c, size = Z.models.DATASETS[dataset]
+        x, y = torch.randn(batch * steps, c, size, size, generator=g), torch.randint(0, 10, (batch * steps,), generator=g)
+        return (lambda r: Z.build_image_model(name, dataset), lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9),
+                ce, (x, y), True)
+
+    def pairs(arm, batch):
+        n = batch * steps
+        x = torch.rand(n, 2, 14, 14, generator=g) * 255
+        data = (x, torch.randint(0, 2, (n,), generator=g), torch.randint(0, 10, (n, 2), generator=g))
+        return (lambda r: S.ARMS[arm].build(), lambda ps: torch.optim.Adam(ps, lr=S.ARMS[arm].lr),
+                S.loss_fn(S.ARMS[arm].aux), data, True)
+
+    def arbnet(batch):
+        x, y = torch.randn(batch * steps, 784, generator=g), torch.randint(0, 10, (batch * steps,), generator=g)
+        return (lambda r: C.ArbNet(sizes=(784, 200, 200, 10), hash=C.Hash("uniform"), table_size=997, sparsity=0.5, seed=r),
+                lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), C._loss, (x, y), False)  # a plateau schedule each
+
+    cases = [(f"Zhang tree {kind}", 32, 25, kind) for kind in ("WeightNet", "LocalNet", "FCNet")]
+    cases += [(f"Zhang {d} {name}", b, 3, lambda d=d, name=name, b=b: images(name, d, b))
+              for d, name, b in (("mnist", "ConvNet", 1), ("mnist", "LocalNet", 1), ("mnist", "LocalNet", 32),
+                                 ("cifar10", "LocalNet", 32), ("cifar10", "WeightNet", 32), ("cifar10", "FCNet", 32))]
+    cases += [(f"Salimbeni {arm}", 20, 10, lambda arm=arm: pairs(arm, 20)) for arm in ("FCNN1", "FCNN3", "WS1", "AL4")]
+    cases += [("Chang MNIST ArbNet (uniform)", 128, 5, lambda: arbnet(128))]
+    rows = []
+    for label, batch, replicas, case in cases:
+        if isinstance(case, str):
             x = torch.randn(batch, 64, generator=g)
 
-            def tree_step(r, kind=tree_kind):
+            def tree_step(r, kind=case):
                 model = Z.TreeNet(kind=kind, replicas=r, tile=1)
                 opt, xs = torch.optim.Adam(model.parameters(), lr=1e-3), x.expand(r, *x.shape)
 
                 def step():
-                    opt.zero_grad(set_to_none=True)
-                    (model(xs) ** 2).mean(1).sum().backward()
-                    opt.step()
+                    for _ in range(steps):
+                        opt.zero_grad(set_to_none=True)
+                        (model(xs) ** 2).mean(1).sum().backward()
+                        opt.step()
                 return step
 
             single, stacked = tree_step(1), tree_step(replicas)
         else:
-            build, shape, classes, loss = image
-            x = torch.randn(batch, *shape, generator=g)
-            y = torch.randint(0, classes, (batch,), generator=g)
-            single = _single_step(build(), x, y, loss)
-            try:
-                stacked = _vmapped_step(build, replicas, x, y, loss)
-                stacked()
-            except RuntimeError as e:  # an op without a batching rule: say so rather than guess a number
-                rows.append({"model": label, "batch": batch, "replicas": replicas, "single_steps_per_s": None,
-                             "stacked_steps_per_s_per_seed": None, "speedup": None,
-                             "note": f"not vectorisable: {str(e).splitlines()[0][:80]}"})
-                continue
-        t = interleaved({"single": single, "stacked": stacked}, baseline="single", rounds=rounds)
+            build, optimizer, loss, data, shared = case()
+            single, stacked = _epochs(build, optimizer, loss, data, batch, replicas, shared=shared)
+        t = interleaved({"single": single, "stacked": stacked}, baseline="single", rounds=rounds, warmup=1)
         speedup = replicas / t["stacked"]["ratio"]  # per-round ratios: robust to the machine's drift
-        rows.append({"model": label, "batch": batch, "replicas": replicas, "single_steps_per_s": 1e3 / t["single"]["ms"],
-                     "stacked_steps_per_s_per_seed": speedup * 1e3 / t["single"]["ms"], "speedup": speedup, "note": ""})
+        spread = (replicas / t["stacked"]["ratio_max"], replicas / t["stacked"]["ratio_min"])
+        rows.append({"model": label, "batch": batch, "replicas": replicas,
+                     "single_steps_per_s": steps * 1e3 / t["single"]["ms"],
+                     "stacked_steps_per_s_per_seed": speedup * steps * 1e3 / t["single"]["ms"], "speedup": speedup,
+                     "speedup_min": spread[0], "speedup_max": spread[1]})
     return rows
 
 
@@ -375,11 +366,9 @@ def main() -> None:
                   f"{r['speedup_over_loop']:.1f}x faster than the loop")
     print(f"Training steps per second, one seed alone against R seeds stacked in one step ({threads} threads)")
     for r in stacked_training():
-        if r["speedup"] is None:
-            print(f"  {r['model']:<30} batch {r['batch']:>3}  R = {r['replicas']:>2}: {r['note']}")
-        else:
-            print(f"  {r['model']:<30} batch {r['batch']:>3}  R = {r['replicas']:>2}: {r['single_steps_per_s']:7.0f} steps/s "
-                  f"alone, {r['stacked_steps_per_s_per_seed']:7.0f} per seed stacked ({r['speedup']:.1f}x)")
+        print(f"  {r['model']:<30} batch {r['batch']:>3}  R = {r['replicas']:>2}: {r['single_steps_per_s']:7.0f} steps/s "
+              f"alone, {r['stacked_steps_per_s_per_seed']:7.0f} per seed stacked ({r['speedup']:.2f}x "
+              f"[{r['speedup_min']:.2f}-{r['speedup_max']:.2f}])")
     print(f"HashedLinear vs nn.Linear, forward + backward, batch 128 ({threads} threads)")
     for r in hashed_linear():
         print(f"  {r['shape']:<10} Linear {r['linear_ms']:.3f} ms, hashed {r['hashed_ms']:.3f} ms "

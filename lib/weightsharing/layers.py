@@ -22,6 +22,36 @@ def _pair(v) -> tuple[int, int]:
 BACKENDS = ("auto", "unfold", "masked")
 
 
+class _PatchMatmul(torch.autograd.Function):
+    """y[p] = patches[p] @ weight[p].T at every position p, with a hand-written backward. Autograd through the
+    strided patch view scatters the input gradient element by element and copies operands; here each gradient is
+    one batched matmul, and (positions, out, fan_in) is already the weight gradient's layout. The patches are a
+    second, non-differentiable output so that the backward reuses them (and vmap can stack seeds through it)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, weight: torch.Tensor, layer: "LocallyConnected2d"):
+        patches = layer.patches(x)
+        y = torch.bmm(patches, weight.transpose(1, 2))                        # (positions, B, O)
+        return y.permute(1, 2, 0).unflatten(2, layer.out_size), patches
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, weight, layer = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(output[1], weight)
+        ctx.layer, ctx.in_shape = layer, x.shape
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor, _):
+        patches, weight = ctx.saved_tensors
+        grad_y = grad_y.flatten(2).permute(2, 0, 1).contiguous()             # (positions, B, O)
+        grad_x = ctx.layer.fold(torch.bmm(grad_y, weight), ctx.in_shape) if ctx.needs_input_grad[0] else None
+        grad_w = torch.bmm(grad_y.transpose(1, 2), patches) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_w, None
+
+
 class LocallyConnected2d(nn.Module):
     """Conv2d-shaped layer with untied weights and biases per output position (positions in row-major order).
 
@@ -30,14 +60,15 @@ class LocallyConnected2d(nn.Module):
     fresh `Conv2d` would be: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
     Two backends compute the same function from the same parameters, so the choice never changes a state dict:
-    - "unfold": patches as a strided view and one small matmul per position (einsum). Good when every position has
-      many output channels (the matmuls are wide enough to run fast).
+    - "unfold": the patches gathered once into a (positions, batch, fan_in) tensor, then one batched matmul over
+      positions forward and one each for the weight and input gradients backward (`_PatchMatmul`); the input
+      gradient is folded back tap by tap. Good whenever the patches of a batch are cheap to gather.
     - "masked": the output positions are cut into tiles of `tile` = (th, tw) positions; each tile is one dense
       matmul of its whole input window against a weight block that holds the tile's filters at their offsets and
       zeros elsewhere (blocks rebuilt by one scatter per step, so the zeros also mask the gradient). `tile=None`
-      is one tile over the whole output: the masked dense layer of the equivalent fully connected net. Few output
-      channels make the per-position matmuls skinny; a tile trades some multiplications by zero for one wide GEMM.
-    "auto" (the default) picks by `plan_backend`'s rule, read off `python -m weightsharing.bench`.
+      is one tile over the whole output: the masked dense layer of the equivalent fully connected net. It gathers
+      windows, not patches: a few multiplications by zero buy far less memory traffic when the patches are large.
+    "auto" (the default) decides per batch by `backend_for`'s rule, read off `python -m weightsharing.bench`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, in_size: int | tuple[int, int],
@@ -59,10 +90,10 @@ class LocallyConnected2d(nn.Module):
         self.weight = nn.Parameter(torch.empty(positions, out_channels, fan_in))
         self.bias = nn.Parameter(torch.empty(positions, out_channels)) if bias else None
         if backend == "auto":
-            backend, tile = plan_backend(self)
+            tile = plan_tile(self)
         self.backend = backend
         self.tile = None if backend == "unfold" else tuple(min(t, n) for t, n in zip(_pair(tile or self.out_size), self.out_size))
-        if backend == "masked":
+        if backend != "unfold":
             self.register_buffer("block_index", self._block_index(), persistent=False)
         self.reset_parameters()
 
@@ -105,20 +136,37 @@ class LocallyConnected2d(nn.Module):
         if x.shape[-2:] != self.in_size:
             raise ValueError(f"LocallyConnected2d built for {self.in_size} inputs got {tuple(x.shape[-2:])}")
         oh, ow = self.out_size
-        y = self._masked(x) if self.backend == "masked" else self._unfold(x)
+        y = self._masked(x) if self.backend_for(len(x)) == "masked" else _PatchMatmul.apply(x, self.weight, self)[0]
         if self.bias is not None:
             y = y + self.bias.t().reshape(1, self.out_channels, oh, ow)
         return y
 
-    def _unfold(self, x: torch.Tensor) -> torch.Tensor:
+    def backend_for(self, batch: int) -> str:
+        """The backend a batch of this size runs on: "auto" takes masked tiles only for a layer with fewer than
+        `_SKINNY_CHANNELS` output channels whose batch of patches exceeds `AUTO_PATCH_BYTES`."""
+        if self.backend != "auto":
+            return self.backend
+        patch_bytes = 4 * batch * self.weight.shape[0] * self.weight.shape[2]
+        return "masked" if self.out_channels < _SKINNY_CHANNELS and patch_bytes > AUTO_PATCH_BYTES else "unfold"
+
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """(positions, batch, fan_in): every output position's receptive field, in `weight`'s (c, kh, kw) order."""
         (ph, pw), (kh, kw), (sh, sw), (oh, ow) = self.padding, self.kernel_size, self.stride, self.out_size
         if ph or pw:
             x = F.pad(x, (pw, pw, ph, ph))
-        # Patches as a strided view (B, C, oh, ow, kh, kw): no im2col copy. einsum then runs one small matmul per
-        # position; on CPU this is several times faster than F.unfold + bmm, whose loop copies every operand.
-        patches = x.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :oh, :ow]
-        weight = self.weight.view(oh, ow, self.out_channels, self.in_channels, kh, kw)
-        return torch.einsum("bchwij,hwocij->bohw", patches, weight)
+        return x.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :oh, :ow].permute(2, 3, 0, 1, 4, 5).reshape(oh * ow, len(x), -1)
+
+    def fold(self, grad_patches: torch.Tensor, in_shape: torch.Size) -> torch.Tensor:
+        """The adjoint of `patches`: (positions, batch, fan_in) summed back onto a (batch, C, H, W) input."""
+        (ph, pw), (kh, kw), (sh, sw), (oh, ow), (h, w) = self.padding, self.kernel_size, self.stride, self.out_size, self.in_size
+        b, c = in_shape[:2]
+        # accumulated as (H, W, B, C), so every tap adds whole contiguous (B, C) planes: 1.5x faster than F.fold
+        grad = grad_patches.new_zeros(h + 2 * ph, w + 2 * pw, b, c)
+        taps = grad_patches.view(oh, ow, b, c, kh, kw)
+        for i in range(kh):
+            for j in range(kw):
+                grad[i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += taps[..., i, j]
+        return grad[ph:ph + h, pw:pw + w].permute(2, 3, 0, 1)
 
     def _masked(self, x: torch.Tensor) -> torch.Tensor:
         (th, tw), (sh, sw), (ph, pw), (oh, ow) = self.tile, self.stride, self.padding, self.out_size
@@ -171,23 +219,21 @@ class LocallyConnected2d(nn.Module):
                 f"backend={self.backend!r}" + (f", tile={self.tile}" if self.tile else ""))
 
 
-# The rule behind "auto", read off `python -m weightsharing.bench` on a 2-core CPU: with fewer than 16 output
-# channels the per-position matmuls of "unfold" are too skinny to run fast (2.9-11x Conv2d at the first layers of
-# Zhang's LocalNet and Neyshabur's S-LOCAL), and tiles of at least 48 outputs per GEMM win; with 16 or more
-# (LocalNet's second layers, every layer of Rao's FCN) "unfold" was the fastest measured.
-_SKINNY_CHANNELS, _TILE_WIDTH = 16, 48
+# The rule behind "auto", read off `python -m weightsharing.bench` on a 2-core CPU: "unfold" is the fastest at every
+# shape the book trains but one, S-LOCAL's first layer at batch 512, whose patches (127 MB for 8 output channels)
+# cost more to gather than to multiply (9.5x Conv2d, masked tiles about 3x). Hence masked tiles for layers with
+# fewer than 16 output channels once a batch's patches exceed 32 MB, and "unfold" otherwise.
+_SKINNY_CHANNELS, _TILE_WIDTH, AUTO_PATCH_BYTES = 16, 48, 2 ** 25
 
 
-def plan_backend(layer: LocallyConnected2d) -> tuple[str, tuple[int, int] | None]:
-    """("unfold", None) or ("masked", tile): for skinny layers, the tile of at least `_TILE_WIDTH` outputs whose
-    window wastes the fewest multiplications by zero (window area over the kernel's, per output)."""
+def plan_tile(layer: LocallyConnected2d) -> tuple[int, int]:
+    """The masked backend's tile: at least `_TILE_WIDTH` outputs per GEMM, with the window that wastes the fewest
+    multiplications by zero (window area over the kernel's, per output)."""
     (oh, ow), (kh, kw), (sh, sw), o = layer.out_size, layer.kernel_size, layer.stride, layer.out_channels
-    if o >= _SKINNY_CHANNELS:
-        return "unfold", None
     tiles = [(th, tw) for th in (1, 2, 4, 8, 16) for tw in (1, 2, 4, 8, 16)
              if th <= oh and tw <= ow and (o * th * tw >= _TILE_WIDTH or (th, tw) == (oh, ow))]
     waste = lambda t: ((t[0] - 1) * sh + kh) * ((t[1] - 1) * sw + kw) / (kh * kw)
-    return "masked", min(tiles or [(oh, ow)], key=lambda t: (waste(t), -t[0] * t[1]))
+    return min(tiles or [(oh, ow)], key=lambda t: (waste(t), -t[0] * t[1]))
 
 
 # ---------------------------------------------------------------------------------------------- hashed weight sharing

@@ -233,28 +233,36 @@ class Store:
 
     def run(self, key: dict, fn: Callable[[], dict]) -> dict:
         """The record for `key`: stored if finished before (by any writer), else `fn()`'s result dict, timed and stored."""
-        k = canonical(key)
-        self.used.add(k)
-        if k not in self.records:
+        return self.run_stack([key], lambda: [fn()])[0]
+
+    def run_stack(self, keys: list[dict], fn: Callable[[], list[dict]]) -> list[dict]:
+        """`run` for units trained together (seeds stacked in one step): `fn()` returns their results in order, and
+        each record gets an equal share of the stack's seconds. All stored already: nothing runs."""
+        ks = [canonical(key) for key in keys]
+        self.used.update(ks)
+        if any(k not in self.records for k in ks):
             self._refresh()
-        if k in self.records:
-            self.reused += 1
-            return self.records[k]
+        if all(k in self.records for k in ks):
+            self.reused += len(ks)
+            return [self.records[k] for k in ks]
         self._commit = self._commit or git_sha()
         if self.strict and self._commit.endswith("+dirty"):
             raise UserError(f"budget {self.budget or 'cpu'!r} stores only units trained from committed code, and lib/ "
                             "has uncommitted changes: commit them (or stash them), then run again; `smoke` allows it")
         start = time.perf_counter()
-        result = fn()
-        record = {"key": key, **result, "seconds": round(time.perf_counter() - start, 3),
-                  "finished_at": now(), "commit": self._commit, "device": result.get("device", "cpu")}
-        self.records[k] = record
-        self._mine.add(k)  # under fresh, k may also be in _gone: then this record replaces the stale one on disk
-        self.computed += 1
+        results = fn()
+        seconds = round((time.perf_counter() - start) / len(ks), 3)
+        records = [{"key": key, **result, "seconds": seconds, "finished_at": now(), "commit": self._commit,
+                    "device": result.get("device", "cpu"), **({"stacked": len(ks)} if len(ks) > 1 else {})}
+                   for key, result in zip(keys, results)]
+        for k, record in zip(ks, records):
+            self.records[k] = record
+            self._mine.add(k)  # under fresh, k may also be in _gone: then this record replaces the stale one on disk
+        self.computed += len(ks)
         self._flush()
-        if self.records[k] is not record:
-            self.log(f"another writer stored this unit first; keeping its record ({canonical(key)[:80]})")
-        return self.records[k]
+        if any(self.records[k] is not r for k, r in zip(ks, records)):
+            self.log(f"another writer stored a unit of this stack first; keeping its record ({ks[0][:80]})")
+        return [self.records[k] for k in ks]
 
     def drop_unused(self) -> int:
         """Remove the records no run asked for since opening (a budget's plan changed); returns how many."""
@@ -288,29 +296,45 @@ def unpack_bits(text: str, n: int):
 
 
 def sweep(store: Store, plan: list[T], *, key: Callable[[T], dict], run: Callable[[T], dict],
-          describe: Callable[[T, dict], str], group: Callable[[T], dict] | None = None) -> list[dict | None]:
+          describe: Callable[[T, dict], str], group: Callable[[T], dict] | None = None,
+          stack: Callable[[T], dict] | None = None, run_stack: Callable[[list[T]], list[dict]] | None = None
+          ) -> list[dict | None]:
     """Run every item of `plan` through the store and return its records in plan order.
 
     Items whose keys are equal (one unit used by two experiments) are trained once. Prints one line per unit
     trained now and a single line for all units reused from disk. On a sharded store, a unit that is not stored
     and belongs to another shard (by its key, or by `group(item)` for units that must run together) is left
-    to that shard: its place in the returned list is None.
+    to that shard: its place in the returned list is None. With `stack`, the missing units of one stack key
+    (the seeds of one configuration) train together through `run_stack(items)`, on the shard of their stack key.
     """
     units: dict[str, T] = {}
     for item in plan:
         units.setdefault(canonical(key(item)), item)
+    owner = stack or group or key
     records, reused, left = {}, 0, 0
     width = len(str(len(units)))
-    for i, (k, item) in enumerate(units.items(), 1):
-        stored = k in store.records
-        if not stored and not store.owns(group(item) if group else key(item)):
+    index = {k: i for i, k in enumerate(units, 1)}
+    for k, item in units.items():
+        if k in records:
+            continue
+        if k in store.records:
+            records[k], reused = store.run(key(item), lambda: run(item)), reused + 1
+            continue
+        if not store.owns(owner(item)):
             records[k], left = None, left + 1
             continue
-        records[k] = store.run(key(item), lambda: run(item))
-        if stored:
-            reused += 1
+        if stack is None:
+            batch = {k: item}
         else:
-            store.log(f"[{i:>{width}}/{len(units)}] {describe(item, records[k])}  ({records[k]['seconds']:.1f} s)")
+            mine = canonical(stack(item))
+            batch = {j: other for j, other in units.items()
+                     if j not in records and j not in store.records and canonical(stack(other)) == mine}
+        trained = (store.run_stack([key(i) for i in batch.values()], lambda: run_stack(list(batch.values())))
+                   if stack is not None else [store.run(key(item), lambda: run(item))])
+        for (j, other), record in zip(batch.items(), trained):
+            records[j] = record
+            store.log(f"[{index[j]:>{width}}/{len(units)}] {describe(other, record)}  ({record['seconds']:.1f} s"
+                      + (f", 1/{record['stacked']} of a stack" if record.get("stacked") else "") + ")")
     trained = len(units) - reused - left
     shard = f", {left} left to the other shards" if store.shard else ""
     store.log(f"{len(units)} units: {trained} trained now, {reused} reused from {store.path.name}{shard}")

@@ -1,6 +1,11 @@
-"""One trainer over whole-dataset tensors: batches are index slices, no DataLoader, one history row per epoch."""
+"""The trainers over whole-dataset tensors: batches are index slices, no DataLoader, one history row per epoch.
+
+`fit` trains one model; `fit_replicas` several seeds of one model side by side, each as `fit` would; `fit_stacked`
+models written with a replica axis (the tree nets).
+"""
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
@@ -56,6 +61,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable[[n
     return rows
 
 
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def columns(rows: list[dict]) -> dict[str, list]:
     """Per-epoch rows -> one list per metric: compact in runs.jsonl, easy to turn into a DataFrame."""
     return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
@@ -89,3 +98,98 @@ def fit_stacked(model: nn.Module, optimizer: torch.optim.Optimizer,
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+
+
+def fit_replicas(models: list[nn.Module],
+                 optimizers: list[torch.optim.Optimizer] | Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+                 loss_fn: Callable[[Callable, Batch], torch.Tensor], data: Batch, *, epochs: int, batch_size: int,
+                 generators: list[torch.Generator], shuffle: bool = True,
+                 evaluate: Callable[[int, nn.Module], dict] | None = None,
+                 on_epoch: Callable[[int, dict], bool] | None = None) -> list[list[dict]]:
+    """`fit` for R replicas of one architecture (seeds of one configuration) side by side: one vmapped forward and
+    backward over their stacked parameters per step, and everything else per replica, exactly as `fit` runs it alone.
+
+    Each replica keeps its own parameters (rows of the stacked leaves, stepped in place by its own optimizer),
+    optimizer and scheduler, batch order (`generators[r]`, drawn as `fit` draws it) and stopping rule
+    (`on_epoch(r, row)` returning True freezes replica r: no more steps, and its buffers as they were); `evaluate(r,
+    model)` sees replica r as a plain module, its buffers copied out of the stack. Its gradient
+    is its own because the stacked loss is the sum of the replicas' mean losses. `data` tensors are (R, n, ...):
+    per replica, or one shared tensor expanded (a view, no copy). Returns each replica's rows, as `fit` would.
+
+    Replicas that share their hyperparameters and never stop may pass one optimizer factory instead of the list:
+    it is applied to the stacked leaves, one step for all (an elementwise optimizer such as SGD or Adam then does,
+    element by element, what R of them would do, without R Python-level steps).
+    """
+    from torch.func import functional_call, vmap
+
+    replicas, n = len(models), data[0].shape[1]
+    shared = callable(optimizers)
+    if (not shared and len(optimizers) != replicas) or len(generators) != replicas or any(t.shape[0] != replicas for t in data):
+        raise ValueError(f"fit_replicas needs one optimizer (or one factory), generator and data row per model ({replicas})")
+    skeleton = copy.deepcopy(models[0]).to("meta")
+    # One stacked leaf per parameter, and every replica's parameter rebound to its row (storage shared): vmap runs on
+    # the stack, while each replica's own optimizer steps its row in place. No copies per step either way.
+    params = {}
+    for name, _ in models[0].named_parameters():
+        rows = [dict(m.named_parameters())[name] for m in models]
+        params[name] = torch.stack([p.detach() for p in rows]).requires_grad_(True)
+        for r, p in enumerate(rows):
+            p.data = params[name].data[r]
+    own = [[(name, p) for name, p in m.named_parameters()] for m in models]
+    if shared:
+        optimizer = optimizers(list(params.values()))
+    buffers = {name: torch.stack([dict(m.named_buffers())[name] for m in models]) for name, _ in models[0].named_buffers()}
+
+    def replica_loss(params, bufs, batch):
+        return loss_fn(lambda *x: functional_call(skeleton, (params, bufs), x), batch)
+
+    stacked_loss = vmap(replica_loss)
+    rows_of = torch.arange(replicas)[:, None]
+    active = list(range(replicas))
+    history: list[list[dict]] = [[] for _ in models]
+    for epoch in range(1, epochs + 1):
+        for m in models:
+            m.train()
+        order = torch.stack([torch.randperm(n, generator=g) if shuffle else torch.arange(n) for g in generators])
+        total, correct, count = torch.zeros(replicas), torch.zeros(replicas, dtype=torch.long), 0
+        for start in range(0, n, batch_size):
+            idx = order[:, start:start + batch_size]
+            out = stacked_loss(params, buffers, tuple(t[rows_of, idx] for t in data))
+            loss, hits = out if isinstance(out, tuple) else (out, None)
+            for p in params.values():
+                p.grad = None
+            loss.sum().backward()
+            if shared:
+                optimizer.step()
+            for r in [] if shared else active:
+                for name, p in own[r]:
+                    p.grad = params[name].grad[r]
+                optimizers[r].step()
+            total = total + loss.detach() * idx.shape[1]
+            if hits is not None:
+                correct = correct + hits
+            count += idx.shape[1]
+        for r in list(active):
+            _load_buffers(models[r], buffers, r)
+            lr = (optimizer if shared else optimizers[r]).param_groups[0]["lr"]
+            row = {"epoch": epoch, "train_loss": total[r].item() / count, "lr": lr}
+            if hits is not None:
+                row["train_acc"] = correct[r].item() / count
+            if evaluate is not None:
+                models[r].eval()
+                with torch.no_grad():
+                    row.update(evaluate(r, models[r]))
+            history[r].append(row)
+            if on_epoch is not None and on_epoch(r, row):
+                if shared:
+                    raise ValueError("a replica under the shared optimizer cannot stop alone: pass one optimizer per model")
+                active.remove(r)  # its parameters no longer move; its buffers stay as just loaded
+        if not active:
+            break
+    return history
+
+
+def _load_buffers(model: nn.Module, stacked: dict[str, torch.Tensor], r: int) -> None:
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            buf.copy_(stacked[name][r])

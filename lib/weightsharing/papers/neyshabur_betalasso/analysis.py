@@ -598,8 +598,7 @@ def bench_headline(lc: pd.DataFrame, opt: pd.DataFrame) -> dict:
     s = lc[lc.layer.str.startswith("S-LOCAL")].set_index("backend").ratio_to_conv2d
     picked = lc[lc.layer.str.startswith("S-LOCAL") & lc.auto].ratio_to_conv2d
     ratio = opt[opt.optimizer == "BetaLasso"].set_index("what").ratio_to_sgd
-    return {"lc_slocal_auto": float(picked.iloc[0]), "lc_slocal_unfold": float(s["unfold"]),
-            "lc_slocal_dense": float(s["masked dense"]), "lc_first_min": float(first.ratio_to_conv2d.min()),
+    return {"lc_slocal_auto": float(picked.iloc[0]), "lc_slocal_unfold": float(s["unfold"]), "lc_first_min": float(first.ratio_to_conv2d.min()),
             "lc_first_max": float(first.ratio_to_conv2d.max()),
             "lc_first_vs_aim": "all within" if first.ratio_to_conv2d.max() <= 2 else "some above",
             "opt_step_ratio": float(ratio["optimizer step"]), "opt_train_ratio": float(ratio["training step"])}
