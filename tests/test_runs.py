@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from weightsharing import runs
@@ -233,6 +234,32 @@ def test_a_group_key_keeps_dependent_units_in_one_shard(tmp_path):
     assert owned[0] | owned[1] == set(range(8)) and not owned[0] & owned[1]
 
 
+def test_a_stack_trains_its_missing_seeds_together_and_shares_their_seconds(tmp_path):
+    plan = [{"rev": 1, "config": c, "seed": s} for c in "ab" for s in range(3)]
+    stack = lambda u: {"config": u["config"]}
+    path = tmp_path / "runs.jsonl"
+    runs.sweep(runs.Store(path, log=lambda s: None), [plan[1]], key=lambda u: u, run=lambda u: {"m": u["seed"]},
+               describe=lambda k, r: "")  # seed 1 of "a" trained alone before
+    calls = []
+
+    def run_stack(items):
+        calls.append([u["seed"] for u in items])
+        time.sleep(0.05 * len(items))
+        return [{"m": u["seed"]} for u in items]
+
+    records = runs.sweep(runs.Store(path, log=lambda s: None), plan, key=lambda u: u, run=None, describe=lambda k, r: "",
+                         stack=stack, run_stack=run_stack)
+    assert calls == [[0, 2], [0, 1, 2]]  # the stored seed is reused, each configuration's others train at once
+    assert [r["m"] for r in records] == [u["seed"] for u in plan]
+    a = [r for r in records if r["key"]["config"] == "a" and r["key"]["seed"] != 1]
+    assert all(r["stacked"] == 2 for r in a) and a[0]["seconds"] == a[1]["seconds"] >= 0.05
+    for i in (1, 2):  # sharded by the stack key: a configuration's seeds never split between shards
+        store = runs.Store(tmp_path / f"{i}.jsonl", log=lambda s: None, shard=(i, 2))
+        recs = runs.sweep(store, plan, key=lambda u: u, run=None, describe=lambda k, r: "", stack=stack,
+                          run_stack=lambda items: [{} for _ in items])
+        assert len({r is None for u, r in zip(plan, recs) if u["config"] == "a"}) == 1
+
+
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0"])
 def test_a_bad_shard_is_one_line(text):
     with pytest.raises(UserError, match="not I/N"):
@@ -268,3 +295,14 @@ def test_a_strict_store_retrains_units_from_uncommitted_code_and_replaces_them(t
     assert store.run({"seed": 0}, lambda: {"m": "clean"})["m"] == "clean"
     on_disk = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["key"]["seed"], r["commit"]) for r in on_disk] == [(0, "0123456789ab")]  # seed 1 (dirty, unused) gone
+
+
+def test_minutes_table_sums_chapters_and_compares_with_the_baseline():
+    from weightsharing import performance as P
+
+    summaries = [{"slug": "a", "compute_seconds": 600.0}, {"slug": "b", "compute_seconds": 4200.0}]
+    table = P.minutes_table(summaries, {"training_minutes": {"a": 20.0}}).set_index("chapter")
+    assert table.loc["a", "now (min)"] == 10 and table.loc["a", "change (min)"] == -10
+    assert np.isnan(table.loc["b", "before (min)"]) and table.loc["b", "now (min)"] == 70
+    assert table.loc["whole book", "now (min)"] == 80 and table.loc["whole book", "before (min)"] == 20
+    assert table.loc["whole book", "aim (min)"] == P.BOOK_AIM_MINUTES and table.loc["a", "aim (min)"] == P.CHAPTER_AIM_MINUTES

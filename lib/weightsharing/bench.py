@@ -39,6 +39,33 @@ class PositionLoop(nn.Module):
         return torch.cat(outs, dim=-1).view(x.shape[0], -1, oh, ow)
 
 
+class EinsumLocal(nn.Module):
+    """The book's previous "unfold" backend, kept as a baseline: patches as a strided view and one einsum, with
+    autograd's backward (which scatters the input gradient element by element). Reads `layer`'s parameters."""
+
+    def __init__(self, layer: LocallyConnected2d):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        lc = self.layer
+        (ph, pw), (kh, kw), (sh, sw), (oh, ow) = lc.padding, lc.kernel_size, lc.stride, lc.out_size
+        patches = F.pad(x, (pw, pw, ph, ph)).unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :oh, :ow]
+        weight = lc.weight.view(oh, ow, lc.out_channels, lc.in_channels, kh, kw)
+        return torch.einsum("bchwij,hwocij->bohw", patches, weight) + lc.bias.t().reshape(1, -1, oh, ow)
+
+
+def previous_auto(layer: LocallyConnected2d) -> nn.Module:
+    """What backend="auto" ran before: masked tiles below 16 output channels, at any batch, else `EinsumLocal`."""
+    if layer.out_channels >= 16:
+        return EinsumLocal(layer)
+    masked = LocallyConnected2d(layer.in_channels, layer.out_channels, in_size=layer.in_size,
+                                kernel_size=layer.kernel_size, stride=layer.stride, padding=layer.padding,
+                                backend="masked", tile=layer.tile)
+    masked.load_state_dict(layer.state_dict())
+    return masked
+
+
 def median_seconds(step, *, repeats: int, warmup: int, reset=None) -> float:
     """Median wall time of `step()` over `repeats` calls after `warmup` untimed ones; `reset()` runs untimed after each."""
     times = []
@@ -83,7 +110,7 @@ def interleaved(steps: dict[str, Callable[[], None]], *, baseline: str, rounds: 
     for name, ts in times.items():
         ratios = [t / b for t, b in zip(ts, base)]
         out[name] = {"ms": 1e3 * statistics.median(ts), "ratio": statistics.median(ratios), "ratio_min": min(ratios),
-                     "ratio_max": max(ratios)}
+                     "ratio_max": max(ratios), "ratios": ratios}
     return out
 
 
@@ -129,6 +156,27 @@ def lc_backends(*, rounds: int = 15, shapes: dict | None = None) -> list[dict]:
                 rows.append({"layer": name, "batch": batch, "backend": backend, "auto": backend == picked,
                              "conv2d_ms": res["Conv2d"]["ms"], "ms": r["ms"], "ratio_to_conv2d": r["ratio"],
                              "ratio_min": r["ratio_min"], "ratio_max": r["ratio_max"]})
+    return rows
+
+
+def lc_speedups(*, rounds: int = 15, shapes: dict | None = None) -> list[dict]:
+    """Per shape the book trains: Conv2d, what "auto" ran before (`previous_auto`) and what it runs now, forward and
+    backward, timed interleaved. `speedup` = previous / now, with its min-max over the rounds."""
+    rows = []
+    for name, (cin, cout, size, k, stride, pad, batch) in (shapes or LC_SHAPES).items():
+        torch.manual_seed(0)
+        x = torch.randn(batch, cin, size, size, requires_grad="layer 1" not in name)
+        now = LocallyConnected2d(cin, cout, in_size=size, kernel_size=k, stride=stride, padding=pad)
+        layers = {"Conv2d": nn.Conv2d(cin, cout, k, stride=stride, padding=pad), "before": previous_auto(now), "now": now}
+        pairs = {n: _forward_backward(m, x) for n, m in layers.items()}
+        res = interleaved({n: p[0] for n, p in pairs.items()}, baseline="Conv2d", rounds=rounds,
+                          resets={n: p[1] for n, p in pairs.items()})
+        before, after = res["before"], res["now"]
+        speedups = [b / a for b, a in zip(before["ratios"], after["ratios"])]  # per round: its own drift cancels
+        rows.append({"layer": name, "batch": batch, "backend": now.backend_for(batch), "conv2d_ms": res["Conv2d"]["ms"],
+                     "before_ratio": before["ratio"], "ratio_to_conv2d": after["ratio"], "ratio_min": after["ratio_min"],
+                     "ratio_max": after["ratio_max"], "speedup": statistics.median(speedups),
+                     "speedup_min": min(speedups), "speedup_max": max(speedups)})
     return rows
 
 
@@ -340,7 +388,7 @@ def stacked_training(*, rounds: int = 5, steps: int = 20) -> list[dict]:
             single, stacked = _epochs(build, optimizer, loss, data, batch, replicas, shared=shared)
         t = interleaved({"single": single, "stacked": stacked}, baseline="single", rounds=rounds, warmup=1)
         speedup = replicas / t["stacked"]["ratio"]  # per-round ratios: robust to the machine's drift
-        spread = (replicas / t["stacked"]["ratio_max"], replicas / t["stacked"]["ratio_min"])
+        spread = (replicas / t["stacked"]["ratio_max"], replicas / t["stacked"]["ratio_min"])  # per round as well
         rows.append({"model": label, "batch": batch, "replicas": replicas,
                      "single_steps_per_s": steps * 1e3 / t["single"]["ms"],
                      "stacked_steps_per_s_per_seed": speedup * steps * 1e3 / t["single"]["ms"], "speedup": speedup,
@@ -355,6 +403,10 @@ def main() -> None:
     for r in lc_backends():
         print(f"  {r['layer']:<36} batch {r['batch']:>3}  {r['backend']:<20}{'*' if r['auto'] else ' '} "
               f"{r['ms']:8.2f} ms  {r['ratio_to_conv2d']:5.2f}x [{r['ratio_min']:.2f}-{r['ratio_max']:.2f}]")
+    print(f"LocallyConnected2d, what backend='auto' ran before against what it runs now ({threads} threads)")
+    for r in lc_speedups():
+        print(f"  {r['layer']:<36} batch {r['batch']:>3}  {r['before_ratio']:5.2f}x -> {r['ratio_to_conv2d']:5.2f}x Conv2d "
+              f"({r['backend']}): {r['speedup']:.2f}x faster [{r['speedup_min']:.2f}-{r['speedup_max']:.2f}]")
     print(f"BetaLasso against SGD (momentum 0.9, wd 5e-4) on S-FC, alpha = 8, batch 512 ({threads} threads)")
     for r in optimizer_steps():
         if r["optimizer"] != "SGD":

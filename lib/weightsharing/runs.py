@@ -421,6 +421,21 @@ def read_summaries(budget: str | None = None) -> list[dict]:
     return out
 
 
+def training_minutes_at(commit: str, budget: str) -> dict:
+    """Each chapter's training minutes (the sum of its units' seconds) in the summaries committed at `commit`: the
+    "before" of a speed-up, read from git so that no number is copied by hand. Written to TIMING_BASELINE."""
+    minutes = {}
+    for path in sorted(results_root().glob(f"*/{budget}/summary.json")):
+        rel = path.relative_to(repo_root()).as_posix()
+        shown = subprocess.run(["git", "show", f"{commit}:{rel}"], cwd=repo_root(), capture_output=True, text=True)
+        if shown.returncode == 0:
+            minutes[path.parents[1].name] = round(json.loads(shown.stdout)["compute_seconds"] / 60, 2)
+    return {"commit": commit, "budget": budget, "training_minutes": minutes}
+
+
+TIMING_BASELINE = "timing_baseline.json"  # in results_root(): training_minutes_at(the commit before the speed-ups)
+
+
 def resolve_budget(budgets: dict[str, Any], name: str, slug: str):
     if name not in budgets:
         raise UserError(f"unknown budget {name!r} for {slug}: choose one of {', '.join(budgets)}")

@@ -1,0 +1,92 @@
+"""The status page's account of training time: minutes per chapter against the `cpu` budget's aims, before and
+after a speed-up, and the measured speed-ups behind them (locally connected layers, stacked seeds)."""
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import plotting
+from .runs import TIMING_BASELINE, results_root
+
+# The `cpu` budget's aims (the design card): at most an hour of training per chapter, three hours for the book.
+CHAPTER_AIM_MINUTES, BOOK_AIM_MINUTES = 60, 180
+
+
+def baseline(budget: str) -> dict | None:
+    """The committed "before" minutes (`runs.training_minutes_at`), if they were taken at this budget."""
+    path = results_root() / TIMING_BASELINE
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return data if data["budget"] == budget else None
+
+
+def minutes_table(summaries: list[dict], before: dict | None) -> pd.DataFrame:
+    """Per chapter: its units' training minutes now, before (at the baseline's commit) and the aim."""
+    old = (before or {}).get("training_minutes", {})
+    rows = [{"chapter": s["slug"], "aim (min)": float(CHAPTER_AIM_MINUTES),
+             "before (min)": old.get(s["slug"], np.nan), "now (min)": s["compute_seconds"] / 60} for s in summaries]
+    df = pd.DataFrame(rows, columns=["chapter", "aim (min)", "before (min)", "now (min)"])
+    df["change (min)"] = df["now (min)"] - df["before (min)"]
+    total = {"chapter": "whole book", "aim (min)": float(BOOK_AIM_MINUTES), "before (min)": df["before (min)"].sum(min_count=1),
+             "now (min)": df["now (min)"].sum()}
+    total["change (min)"] = total["now (min)"] - total["before (min)"]
+    return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+
+
+def minutes_figure(table: pd.DataFrame, commit: str | None):
+    """Horizontal bars, before and now, per chapter, with the per-chapter aim; the book's total in the title."""
+    chapters = table[table.chapter != "whole book"]
+    total = table[table.chapter == "whole book"].iloc[0]
+    y = np.arange(len(chapters))
+    fig, ax = plt.subplots(figsize=(plotting.MAX_WIDTH, 0.55 * len(chapters) + 1.4))
+    colors = plotting.series_colors(2)
+    if chapters["before (min)"].notna().any():
+        ax.barh(y - 0.2, chapters["before (min)"], height=0.38, color=colors[1], label=f"before (commit {commit})")
+    ax.barh(y + 0.2, chapters["now (min)"], height=0.38, color=colors[0], label="now")
+    ax.axvline(CHAPTER_AIM_MINUTES, color="0.3", linestyle="--", linewidth=1)
+    ax.text(CHAPTER_AIM_MINUTES, len(chapters) - 0.45, f" aim: {CHAPTER_AIM_MINUTES} min per chapter", fontsize=9,
+            va="bottom", color="0.3")
+    ax.set_yticks(y, chapters.chapter)
+    ax.invert_yaxis()
+    ax.set_xlabel("training minutes (sum of the units' compute seconds)")
+    before = "" if np.isnan(total["before (min)"]) else f"{total['before (min)']:.0f} min before, "
+    ax.set_title(f"Whole book: {before}{total['now (min)']:.0f} min now (aim {BOOK_AIM_MINUTES} min)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def speedup_figure(layers: pd.DataFrame, stacks: pd.DataFrame):
+    """Left: each locally connected layer's cost in Conv2d's units, before and now (median, min-max over interleaved
+    rounds), against the 2x aim. Right: each model's per-seed speed-up when its seeds train stacked, against the
+    1.3x threshold a chapter stacks at."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(plotting.MAX_WIDTH, 0.42 * max(len(layers), len(stacks)) + 1.6),
+                                      gridspec_kw={"width_ratios": [1, 1], "wspace": 0.9})
+    colors = plotting.series_colors(2)
+    y = np.arange(len(layers))
+    left.plot(layers.before_ratio, y, "o", markerfacecolor="none", color=colors[1], label="before")
+    left.errorbar(layers.ratio_to_conv2d, y, xerr=[layers.ratio_to_conv2d - layers.ratio_min,
+                                                   layers.ratio_max - layers.ratio_to_conv2d],
+                  fmt="o", color=colors[0], capsize=2, label="now")
+    left.axvline(2, color="0.3", linestyle="--", linewidth=1)
+    left.set_yticks(y, [f"{n.replace(' (', chr(10) + '(')}" for n in layers.layer], fontsize=8.5)
+    left.invert_yaxis()
+    left.set_xlabel("forward + backward time / Conv2d's")
+    left.set_title("Locally connected layers (aim ≤ 2×)")
+    left.legend(loc="lower right", fontsize=8.5)
+    y = np.arange(len(stacks))
+    right.errorbar(stacks.speedup, y, xerr=[stacks.speedup - stacks.speedup_min, stacks.speedup_max - stacks.speedup],
+                   fmt="o", color=colors[0], capsize=2)
+    right.axvline(1.0, color="0.5", linewidth=1)
+    right.axvline(1.3, color="0.3", linestyle="--", linewidth=1)
+    right.set_xscale("log")
+    right.set_yticks(y, [f"{m}, batch {b}, R = {r}" for m, b, r in zip(stacks.model, stacks.batch, stacks.replicas)],
+                     fontsize=8.5)
+    right.invert_yaxis()
+    right.set_xlabel("per-seed speed-up, R seeds stacked (log)")
+    right.set_title("Stacked seeds (stacked at ≥ 1.3×)")
+    return fig
