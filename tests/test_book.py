@@ -19,6 +19,15 @@ def test_source_notebooks_carry_no_outputs(name):
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
+def test_parameters_are_annotated_for_papermill(name):
+    import papermill
+
+    params = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
+    assert set(params) == {"budget", "device", "fresh"}
+    assert {p["inferred_type_name"] for p in params.values()} <= {"str", "bool"} and all(p["help"] for p in params.values())
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
 def test_book_notebooks_were_executed_by_papermill_at_cpu(name):
     nb = json.loads((ROOT / "book" / f"{name}.ipynb").read_text())
     assert nb["metadata"]["papermill"]["parameters"]["budget"] == "cpu"

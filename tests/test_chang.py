@@ -115,22 +115,3 @@ def test_every_setting_has_enough_seeds(budget):
     """The floors of issue 9: 5 seeds per MNIST setting, 3 per CIFAR-10 setting."""
     b = C.BUDGETS[budget]
     assert b.mnist.seeds >= 5 and b.cifar10.seeds >= 3
-
-
-def test_stacked_seeds_equal_the_same_seeds_trained_alone():
-    grid = C.Grid(width=16, depth=2, train=64, test=64, table_size=97, sparsities=(0.5,), alphas=(), radii=(),
-                  seeds=3, epochs=60)
-    budget = C.Budget(mnist=grid, cifar10=grid, e4_sparsities=(), e4b=(), lr=0.1, batch_size=16)
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(64, 20, generator=g), torch.randint(0, 4, (64,), generator=g)  # memorised at its own pace
-    tensors = (x, y, x, y)
-    runs = [C.Run("E2-E3", "mnist", C.Hash("uniform"), 0.5, 97, seed, grid) for seed in (0, 1, 2)]
-    stacked = C.train_stack(runs, tensors, budget)
-    for run, out in zip(runs, stacked):
-        alone = C.train_run(run, tensors, budget)
-        assert out["epochs_run"] == alone["epochs_run"] and out["decayed_after_epochs"] == alone["decayed_after_epochs"]
-        np.testing.assert_allclose(out["train_acc"], alone["train_acc"], atol=1e-5, rtol=0)
-        np.testing.assert_allclose(out["lr"], alone["lr"], atol=1e-12, rtol=0)
-        assert abs(out["test_acc"] - alone["test_acc"]) <= 1e-5 and out["layers"] == alone["layers"]
-    # each seed stops on its own plateau schedule while the others train on: the freeze is exercised
-    assert len({out["epochs_run"] for out in stacked}) > 1 and all(out["epochs_run"] < 60 for out in stacked)

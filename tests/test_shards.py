@@ -1,4 +1,5 @@
-"""Two shards of a real chapter in two processes at once, against one process: the same units, the same numbers."""
+"""Two shards of a real chapter in two processes at once, each with its own store (as two GPU runners would), merged
+by `python -m weightsharing merge`, against one process: the same units, the same numbers."""
 import json
 import os
 import subprocess
@@ -20,10 +21,12 @@ def stored(results):
     return {json.dumps(r["key"], sort_keys=True): {k: v for k, v in r.items() if k not in VOLATILE} for r in records}
 
 
-def test_two_shards_in_two_processes_equal_one_process_unit_for_unit(tmp_path):
-    sharded, single = tmp_path / "sharded", tmp_path / "single"
+def test_two_shard_stores_merged_equal_one_process_unit_for_unit(tmp_path, monkeypatch, capsys):
+    from weightsharing import cli
+
+    shard_dirs, single, merged = [tmp_path / f"shard{i}" for i in (1, 2)], tmp_path / "single", tmp_path / "merged"
     start = time.perf_counter()
-    shards = [train(sharded, "--shard", f"{i}/2") for i in (1, 2)]
+    shards = [train(d, "--shard", f"{i}/2") for i, d in zip((1, 2), shard_dirs)]
     outs = [p.communicate() for p in shards]
     assert [p.returncode for p in shards] == [0, 0], outs
     two = time.perf_counter() - start
@@ -32,17 +35,23 @@ def test_two_shards_in_two_processes_equal_one_process_unit_for_unit(tmp_path):
     out = one.communicate()
     assert one.returncode == 0, out
     print(f"two shards in parallel {two:.1f} s, one process {time.perf_counter() - start:.1f} s")
+    parts = [stored(d) for d in shard_dirs]
+    assert all(parts) and not parts[0].keys() & parts[1].keys()  # each shard trained its part, none twice
 
-    union, whole = stored(sharded), stored(single)
+    monkeypatch.setenv("WEIGHTSHARING_RESULTS", str(merged))
+    assert cli.main(["merge", *map(str, shard_dirs)]) == 0
+    assert "0 conflicting" in capsys.readouterr().out
+    union, whole = stored(merged), stored(single)
     assert union.keys() == whole.keys() and len(union) > 10
     assert union == whole  # number for number
-    trained = [int(o.split("done in")[1].split(":")[1].split()[0]) for o, _ in outs]
-    assert all(t > 0 for t in trained) and sum(trained) == len(whole)  # each shard trained its part, none twice
 
-    # a plain run after the shards trains nothing: every unit is reused
-    check = subprocess.run([sys.executable, "-c", (
-        "from weightsharing import runs; from weightsharing.papers import salimbeni_pairs as S; "
-        f"st = runs.Store(r'{sharded}/salimbeni_pairs/smoke/runs.jsonl', log=lambda s: None); "
-        "S.train(S.BUDGETS['smoke'], st); print(st.computed, st.reused)")], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    assert check.stdout.split() == ["0", str(len(whole))]
+    # merging again adds nothing; a record that disagrees beyond provenance is reported, and the first one kept
+    path = shard_dirs[1] / "salimbeni_pairs" / "smoke" / "runs.jsonl"
+    lines = path.read_text().splitlines()
+    bad = json.loads(lines[0])
+    bad["test_acc"] = -1.0
+    path.write_text("\n".join([json.dumps(bad), *lines[1:]]) + "\n")
+    assert cli.main(["merge", *map(str, shard_dirs)]) == 2
+    report = capsys.readouterr()
+    assert "1 conflicting" in report.out and "disagree beyond provenance" in report.err
+    assert stored(merged) == whole

@@ -1,4 +1,5 @@
-"""`python -m weightsharing run SLUG --budget B [--fresh] [--shard I/N]`, `... book`, `... plan SLUG`, `... status`.
+"""`python -m weightsharing run SLUG --budget B [--fresh] [--shard I/N]`, `... book`, `... plan SLUG`, `... status`,
+`... merge DIR...`.
 
 `run` executes notebooks/SLUG.ipynb with papermill into book/SLUG.ipynb; `book` does that for every notebook
 in _toc.yml, then builds the HTML with `jupyter-book build . -W`; `plan` lists what a run would train and what it
@@ -204,6 +205,20 @@ def cmd_status(args, root: Path) -> None:
             print(f"    {c['id']:<4} {c['verdict']:<14} {fragility:<8} {c['claim']}")
 
 
+def cmd_merge(args, root: Path) -> None:
+    into = runs.results_root()
+    report = runs.merge_stores([Path(d) for d in args.dirs], into)
+    conflicts = 0
+    for store, r in report.items():
+        print(f"{store:<28} {r['records']:>6} records ({r['added']} added), {len(r['conflicts'])} conflicting")
+        for k in r["conflicts"][:5]:
+            print(f"    conflict, first record kept: {k[:120]}")
+        conflicts += len(r["conflicts"])
+    if conflicts:
+        raise UserError(f"{conflicts} key(s) have records that disagree beyond provenance: the first of each was kept; "
+                        "a unit that is not a deterministic function of its key, or shards run from different code")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m weightsharing", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -221,12 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     p_plan.add_argument("--budget", default="cpu", help="smoke | cpu | paper (default: cpu)")
     p_status = sub.add_parser("status", help="print what each notebook's summary.json says")
     p_status.add_argument("--budget", default=None)
+    p_merge = sub.add_parser("merge", help="take the union of results stores (e.g. the shards' artifacts) into book/results")
+    p_merge.add_argument("dirs", nargs="+", metavar="DIR", help="results roots holding <slug>/<budget>/runs.jsonl")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # papermill streams the notebooks' output here
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     root = runs.repo_root()
     try:
-        {"run": cmd_run, "book": cmd_book, "plan": cmd_plan, "status": cmd_status}[args.command](args, root)
+        {"run": cmd_run, "book": cmd_book, "plan": cmd_plan, "status": cmd_status,
+         "merge": cmd_merge}[args.command](args, root)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -275,6 +275,46 @@ class Store:
         return len(stale)
 
 
+# What a record says about where and when it was trained, not what it found: two records of one key that differ only
+# here agree (the same unit trained twice, on two shards, say).
+PROVENANCE_FIELDS = ("seconds", "finished_at", "commit", "commit_inferred", "device", "stacked")
+
+
+def merge_stores(sources: list[Path], into: Path) -> dict:
+    """The union of several results roots (each holding <slug>/<budget>/runs.jsonl, e.g. the artifacts of a job
+    array's shards) written into the results root `into`. Per store, what `into` already holds comes first, then the
+    sources in order, and the first record of a key wins; a later record of the same key that differs in anything but
+    provenance is a conflict, counted and named. Returns {store: {"records", "added", "conflicts": [keys]}}."""
+    report = {}
+    stores = sorted({p.relative_to(src) for src in sources for p in Path(src).glob("*/*/runs.jsonl")})
+    if not stores:
+        raise UserError(f"no <slug>/<budget>/runs.jsonl under {', '.join(map(str, sources))}: pass the folders the "
+                        "shards wrote their results into (their book/results)")
+    for rel in stores:
+        target = Store(Path(into) / rel, log=lambda s: None)
+        before = len(target.records)
+        conflicts = []
+        for src in sources:
+            if not (Path(src) / rel).exists():
+                continue
+            for k, record in Store(Path(src) / rel, log=lambda s: None).records.items():
+                kept = target.records.get(k)
+                if kept is None:
+                    target.records[k] = record
+                    target._mine.add(k)
+                elif _finding(kept) != _finding(record):
+                    conflicts.append(k)
+        if target._mine:
+            target._flush()
+        report[rel.parent.as_posix()] = {"records": len(target.records), "added": len(target.records) - before,
+                                         "conflicts": conflicts}
+    return report
+
+
+def _finding(record: dict) -> str:
+    return canonical({k: v for k, v in record.items() if k not in PROVENANCE_FIELDS})
+
+
 def pack_float16(x) -> dict:
     """A small float array (first-layer filters for a figure, say) as float16 bytes in base64: a tenth of its JSON
     text. `unpack_float16` returns it as float32."""

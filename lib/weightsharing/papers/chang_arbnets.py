@@ -7,7 +7,6 @@ better? Spec: ../shared/specs/chang.md. No code was published: every unstated ch
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -24,10 +23,10 @@ from ..metrics import (ALPHA, Comparison, binomial_interval, contrast, holm, one
 from ..verdicts import Finding, finished, judge, leave_one_out, not_run, rules
 from ..planning import Planned
 from ..runs import Store, sweep
-from ..train import fit, fit_replicas, n_params
+from ..train import fit
 
 SLUG = "chang_arbnets"
-REVISION = 2  # 2: the seeds of a configuration train stacked (train_stack); 1 trained each alone
+REVISION = 1
 DATA = ("mnist", "cifar10")  # the datasets a run needs, checked before it starts
 
 
@@ -218,70 +217,34 @@ def load_flat(dataset: str, grid: Grid) -> tuple[torch.Tensor, ...]:
     return ((x_train - mean) / std).flatten(1), y_train, ((x_test - mean) / std).flatten(1), ds.y_test[:grid.test]
 
 
-def _model(run: Run, inputs: int, device: str) -> ArbNet:
+def train_run(run: Run, tensors: tuple[torch.Tensor, ...], budget: Budget, device: str = "cpu") -> dict:
+    x_train, y_train, x_test, y_test = (t.to(device) for t in tensors)
+    g = run.grid
     torch.manual_seed(run.seed)
-    return ArbNet(sizes=sizes(run, inputs), hash=run.hash, table_size=run.table_size, sparsity=run.sparsity,
-                  seed=run.seed).to(device)
-
-
-def _schedule(budget: Budget, model: nn.Module) -> tuple[torch.optim.Optimizer, Callable[[dict], bool], list[int]]:
-    """SGD with momentum under the paper's plateau schedule on training accuracy, stopping after three decays
-    (ours): the optimizer, the per-epoch hook that steps the schedule and says when to stop, and the decay epochs."""
+    model = ArbNet(sizes=sizes(run, x_train.shape[1]), hash=run.hash, table_size=run.table_size, sparsity=run.sparsity, seed=run.seed).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=0.9)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=4, threshold=0)
+
     decays = []
 
-    def on_epoch(row):
+    def on_epoch(row):  # the paper's schedule on training accuracy; stop after three decays (ours)
         before = opt.param_groups[0]["lr"]
         plateau.step(row["train_acc"])
         if opt.param_groups[0]["lr"] < before:
             decays.append(row["epoch"])
         return len(decays) >= 3
 
-    return opt, on_epoch, decays
+    def loss_fn(m, batch):
+        logits = m(batch[0])
+        return F.cross_entropy(logits, batch[1]), (logits.argmax(-1) == batch[1]).sum()
 
-
-def _loss(m, batch):
-    logits = m(batch[0])
-    return F.cross_entropy(logits, batch[1]), (logits.argmax(-1) == batch[1]).sum()
-
-
-def _result(model: ArbNet, history: list[dict], decays: list[int], x_test, y_test, device: str) -> dict:
-    layers = model.hash_stats()
-    return {"test_acc": test_accuracy(model, x_test, y_test, batch_size=2000), "train_acc": [h["train_acc"] for h in history],
-            "lr": [h["lr"] for h in history], "epochs_run": len(history), "decayed_after_epochs": decays,
-            "layers": layers, "entropy": network_entropy(layers), "params": n_params(model), "device": device}
-
-
-def train_run(run: Run, tensors: tuple[torch.Tensor, ...], budget: Budget, device: str = "cpu") -> dict:
-    """One run alone (the reference `train_stack` must equal)."""
-    x_train, y_train, x_test, y_test = (t.to(device) for t in tensors)
-    model = _model(run, x_train.shape[1], device)
-    opt, on_epoch, decays = _schedule(budget, model)
-    history = fit(model, opt, _loss, (x_train, y_train), epochs=run.grid.epochs, batch_size=budget.batch_size,
+    history = fit(model, opt, loss_fn, (x_train, y_train), epochs=g.epochs, batch_size=budget.batch_size,
                   generator=torch.Generator().manual_seed(run.seed), on_epoch=on_epoch)
-    return _result(model, history, decays, x_test, y_test, device)
-
-
-def train_stack(runs: list[Run], tensors: tuple[torch.Tensor, ...], budget: Budget, device: str = "cpu") -> list[dict]:
-    """The seeds of one configuration trained side by side (`fit_replicas`): each as `train_run` trains it alone,
-    with its own init, hash, batch order and plateau schedule, in 1/1.3 of the time (`python -m weightsharing.bench`)."""
-    x_train, y_train, x_test, y_test = (t.to(device) for t in tensors)
-    models = [_model(run, x_train.shape[1], device) for run in runs]
-    schedules = [_schedule(budget, m) for m in models]
-    r = len(runs)
-    histories = fit_replicas(models, [s[0] for s in schedules], _loss,
-                             (x_train.expand(r, *x_train.shape), y_train.expand(r, *y_train.shape)),
-                             epochs=runs[0].grid.epochs, batch_size=budget.batch_size,
-                             generators=[torch.Generator().manual_seed(run.seed) for run in runs],
-                             on_epoch=lambda i, row: schedules[i][1](row))
-    return [_result(m, h, s[2], x_test, y_test, device) for m, h, s in zip(models, histories, schedules)]
-
-
-def stack_key(run: Run) -> dict:
-    """The configuration a run's seeds share: what `train` stacks."""
-    return {"experiment": run.experiment, "dataset": run.dataset, **asdict(run.hash), "sparsity": run.sparsity,
-            "table_size": run.table_size, "grid": asdict(run.grid)}
+    test_acc = test_accuracy(model, x_test, y_test, batch_size=2000)
+    layers = model.hash_stats()
+    return {"test_acc": test_acc, "train_acc": [h["train_acc"] for h in history], "lr": [h["lr"] for h in history],
+            "epochs_run": len(history), "decayed_after_epochs": decays, "layers": layers, "entropy": network_entropy(layers),
+            "params": sum(p.numel() for p in model.parameters()), "device": device}
 
 
 def describe(run: Run, r: dict) -> str:
@@ -294,15 +257,14 @@ def train(budget: Budget, store: Store, *, device: str = "cpu") -> list[dict | N
     """Every unit of the budget through the store (a sharded store trains only its own); records in plan order."""
     tensors = {}
 
-    def flat(run):
+    def train_one(run):
         cache_key = (run.dataset, run.grid)
         if cache_key not in tensors:
             tensors.clear()
             tensors[cache_key] = load_flat(run.dataset, run.grid)
-        return tensors[cache_key]
+        return train_run(run, tensors[cache_key], budget, device)
 
-    return sweep(store, plan(budget), key=lambda run: run.key(budget), run=lambda run: train_run(run, flat(run), budget, device),
-                 describe=describe, stack=stack_key, run_stack=lambda runs: train_stack(runs, flat(runs[0]), budget, device))
+    return sweep(store, plan(budget), key=lambda run: run.key(budget), run=train_one, describe=describe)
 
 
 def run_all(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFrame:
