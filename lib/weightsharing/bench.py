@@ -371,6 +371,10 @@ def stacked_training(*, rounds: int = 5, steps: int = 20) -> list[dict]:
                                  ("cifar10", "LocalNet", 32), ("cifar10", "WeightNet", 32), ("cifar10", "FCNet", 32))]
     cases += [(f"Salimbeni {arm}", 20, 10, lambda arm=arm: pairs(arm, 20)) for arm in ("FCNN1", "FCNN3", "WS1", "AL4")]
     cases += [("Chang MNIST ArbNet (uniform)", 128, 5, lambda: arbnet(128))]
+    # whether the chapter trains that model's seeds stacked: decided on whole epochs with the chapters' own trainers
+    # (Salimbeni's two-branch nets 1.3-2.1x; Chang's ArbNet 1.1-1.2x and Zhang's image nets at most 1.2x, so alone)
+    in_book = lambda label: label.startswith("Zhang tree") or (label.startswith("Salimbeni") and
+                                                                S.ARMS[label.split()[1]].kind in S.STACKED_KINDS)
     rows = []
     for label, batch, replicas, case in cases:
         if isinstance(case, str):
@@ -394,7 +398,7 @@ def stacked_training(*, rounds: int = 5, steps: int = 20) -> list[dict]:
         t = interleaved({"single": single, "stacked": stacked}, baseline="single", rounds=rounds, warmup=1)
         speedup = replicas / t["stacked"]["ratio"]  # per-round ratios: robust to the machine's drift
         spread = (replicas / t["stacked"]["ratio_max"], replicas / t["stacked"]["ratio_min"])  # per round as well
-        rows.append({"model": label, "batch": batch, "replicas": replicas,
+        rows.append({"model": label, "batch": batch, "replicas": replicas, "stacked_in_book": in_book(label),
                      "single_steps_per_s": steps * 1e3 / t["single"]["ms"],
                      "stacked_steps_per_s_per_seed": speedup * steps * 1e3 / t["single"]["ms"], "speedup": speedup,
                      "speedup_min": spread[0], "speedup_max": spread[1]})
