@@ -47,46 +47,50 @@ def minutes_figure(table: pd.DataFrame, commit: str | None):
     if chapters["before (min)"].notna().any():
         ax.barh(y - 0.2, chapters["before (min)"], height=0.38, color=colors[1], label=f"before (commit {commit})")
     ax.barh(y + 0.2, chapters["now (min)"], height=0.38, color=colors[0], label="now")
-    ax.axvline(CHAPTER_AIM_MINUTES, color="0.3", linestyle="--", linewidth=1)
-    ax.text(CHAPTER_AIM_MINUTES, len(chapters) - 0.45, f" aim: {CHAPTER_AIM_MINUTES} min per chapter", fontsize=9,
-            va="bottom", color="0.3")
+    ax.axvline(CHAPTER_AIM_MINUTES, color="0.3", linestyle="--", linewidth=1, label=f"aim: {CHAPTER_AIM_MINUTES} min per chapter")
     ax.set_yticks(y, chapters.chapter)
     ax.invert_yaxis()
     ax.set_xlabel("training minutes (sum of the units' compute seconds)")
     before = "" if np.isnan(total["before (min)"]) else f"{total['before (min)']:.0f} min before, "
-    ax.set_title(f"Whole book: {before}{total['now (min)']:.0f} min now (aim {BOOK_AIM_MINUTES} min)")
-    ax.legend(loc="lower right")
+    ax.set_title(f"Whole book: {before}{total['now (min)']:.0f} min now (aim {BOOK_AIM_MINUTES} min)", pad=24)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def speedup_figure(layers: pd.DataFrame, stacks: pd.DataFrame):
-    """Left: each locally connected layer's cost in Conv2d's units, before and now (median, min-max over interleaved
-    rounds), against the 2x aim. Right: each model's per-seed speed-up when its seeds train stacked, against the
-    1.3x threshold a chapter stacks at."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(plotting.MAX_WIDTH, 0.42 * max(len(layers), len(stacks)) + 1.6),
-                                      gridspec_kw={"width_ratios": [1, 1], "wspace": 0.9})
+    """Top: each locally connected layer's cost in Conv2d's units, before (hollow) and now (filled, with its min-max
+    over interleaved rounds), against the 2x aim. Bottom: each model's per-seed speed-up when its seeds train
+    stacked, with its min-max, filled where the book stacks that model, against the 1.3x threshold."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(plotting.MAX_WIDTH, 0.32 * (len(layers) + len(stacks)) + 2.4),
+                                      gridspec_kw={"height_ratios": [len(layers) + 1, len(stacks) + 1]})
     colors = plotting.series_colors(2)
     y = np.arange(len(layers))
-    left.plot(layers.before_ratio, y, "o", markerfacecolor="none", color=colors[1], label="before")
-    left.errorbar(layers.ratio_to_conv2d, y, xerr=[layers.ratio_to_conv2d - layers.ratio_min,
-                                                   layers.ratio_max - layers.ratio_to_conv2d],
-                  fmt="o", color=colors[0], capsize=2, label="now")
-    left.axvline(2, color="0.3", linestyle="--", linewidth=1)
-    left.set_yticks(y, [f"{n.replace(' (', chr(10) + '(')}" for n in layers.layer], fontsize=8.5)
-    left.invert_yaxis()
-    left.set_xlabel("forward + backward time / Conv2d's")
-    left.set_title("Locally connected layers (aim ≤ 2×)")
-    left.legend(loc="lower right", fontsize=8.5)
+    top.plot(layers.before_ratio, y, "o", markerfacecolor="none", color=colors[1], label="before")
+    top.errorbar(layers.ratio_to_conv2d, y, xerr=[layers.ratio_to_conv2d - layers.ratio_min,
+                                                  layers.ratio_max - layers.ratio_to_conv2d],
+                 fmt="o", color=colors[0], capsize=2, label="now (min-max over rounds)")
+    top.axvline(2, color="0.3", linestyle="--", linewidth=1, label="aim: 2× Conv2d")
+    top.set_yticks(y, [f"{n}, batch {b}" for n, b in zip(layers.layer, layers.batch)])
+    top.invert_yaxis()
+    top.set_xlim(0, max(layers.ratio_max.max(), layers.before_ratio.max()) * 1.08)
+    top.set_xlabel("forward + backward time, in units of Conv2d's at the same shape")
+    top.set_title("Locally connected layers")
+    top.legend(loc="lower right", fontsize=8.5)
     y = np.arange(len(stacks))
-    right.errorbar(stacks.speedup, y, xerr=[stacks.speedup - stacks.speedup_min, stacks.speedup_max - stacks.speedup],
-                   fmt="o", color=colors[0], capsize=2)
-    right.axvline(1.0, color="0.5", linewidth=1)
-    right.axvline(1.3, color="0.3", linestyle="--", linewidth=1)
-    right.set_xscale("log")
-    right.set_yticks(y, [f"{m}, batch {b}, R = {r}" for m, b, r in zip(stacks.model, stacks.batch, stacks.replicas)],
-                     fontsize=8.5)
-    right.invert_yaxis()
-    right.set_xlabel("per-seed speed-up, R seeds stacked (log)")
-    right.set_title("Stacked seeds (stacked at ≥ 1.3×)")
+    for stacked, face in ((True, colors[0]), (False, "none")):
+        s = stacks[stacks.stacked_in_book == stacked]
+        yy = y[stacks.stacked_in_book.to_numpy() == stacked]
+        bottom.errorbar(s.speedup, yy, xerr=[s.speedup - s.speedup_min, s.speedup_max - s.speedup], fmt="o",
+                        color=colors[0], markerfacecolor=face, capsize=2,
+                        label="stacked in the book" if stacked else "trained alone in the book")
+    bottom.axvline(1.0, color="0.5", linewidth=1)
+    bottom.axvline(1.3, color="0.3", linestyle="--", linewidth=1, label="1.3×")
+    bottom.set_xscale("log")
+    bottom.set_yticks(y, [f"{m}, batch {b}, R = {r}" for m, b, r in zip(stacks.model, stacks.batch, stacks.replicas)])
+    bottom.invert_yaxis()
+    bottom.set_xlabel("per-seed speed-up with R seeds stacked (log scale)")
+    bottom.set_title("Seeds stacked in one step")
+    bottom.legend(loc="lower right", fontsize=8.5)
+    fig.tight_layout()
     return fig
