@@ -78,3 +78,14 @@ def test_committed_results_are_strict_json_that_any_reader_loads():
         docs = text.splitlines() if path.suffix == ".jsonl" else [text]
         for doc in docs:
             json.loads(doc, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("name", [n for n in CHAPTERS if n not in cli.AUXILIARY])
+def test_each_chapter_puts_its_own_models_on_the_synthesis_ladder(name):
+    from weightsharing import synthesis
+    from weightsharing.papers import paper
+
+    tables = json.loads((ROOT / "book" / "results" / name / "cpu" / "summary.json").read_text())["tables"]
+    rows = paper(name).ladder_rows(tables)
+    assert rows and rows == tables["ladder"]  # what the page reads is what the chapter's module computes
+    assert {r["rung"] for r in rows} <= set(synthesis.RUNGS) and all(0 <= r["accuracy"] <= 100 for r in rows)

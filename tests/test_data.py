@@ -6,31 +6,6 @@ from weightsharing import data
 from weightsharing.errors import UserError
 
 
-def test_pairs_reproduce_the_course_prologue(mnist):
-    train, test = data.mnist_pairs(mnist, 1000, seed=0)
-    assert train.x.shape == (1000, 2, 14, 14) and train.x.dtype == torch.float32
-    assert train.index[0].tolist() == [36044, 10678] and test.index[0].tolist() == [7953, 9495]
-    assert train.target.float().mean().item() == pytest.approx(0.551)
-    assert test.target.float().mean().item() == pytest.approx(0.526)
-    assert (train.classes[:, 0] == train.classes[:, 1]).float().mean().item() == pytest.approx(0.089)
-    assert train.x.mean().item() == pytest.approx(33.14, abs=0.01) and train.x.max().item() == 255
-    assert torch.equal(train.target, (train.classes[:, 0] <= train.classes[:, 1]).long())
-    assert len(torch.unique(train.index)) == 2000  # drawn without replacement
-
-
-def test_pair_images_are_the_pooled_source_images(mnist):
-    train, _ = data.mnist_pairs(mnist, 10, seed=3)
-    i, j = train.index[4].tolist()
-    pooled = torch.nn.functional.avg_pool2d(mnist.x_train[[i, j]].float(), 2)
-    assert torch.equal(train.x[4], pooled[:, 0])
-    assert train.classes[4].tolist() == mnist.y_train[[i, j]].tolist()
-
-
-def test_too_many_pairs_is_a_one_line_error(mnist):
-    with pytest.raises(UserError, match="at most 5000"):
-        data.mnist_pairs(mnist, 6000)
-
-
 def arrays(n=6, shape=(32, 32, 3), classes=10):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (n, *shape), dtype=np.uint8)

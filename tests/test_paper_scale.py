@@ -43,7 +43,7 @@ def test_plan_estimates_are_positive_and_count_each_unit_once(slug):
 
 
 def test_forward_macs_count_a_shared_branch_once_per_image():
-    from weightsharing.bench import forward_macs
+    from weightsharing.planning import model_macs as forward_macs
     from weightsharing.papers import salimbeni_pairs as S
 
     mlp = 196 * 1000 + 1000 * 10

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
+from weightsharing.errors import UserError
 from weightsharing.papers import salimbeni_pairs as S
 
 SPEC_PARAMS = S.SPEC_PARAMS
@@ -71,7 +72,7 @@ def test_cpu_budget_is_the_papers_protocol():
 
 def test_train_unit_records_every_epoch(mnist):
     budget = S.Budget(n_pairs=40, runs=1, epochs=3, fig5_all=False, sensitivity=0, ablations=())
-    pairs = S.data.mnist_pairs(mnist, 40)
+    pairs = S.mnist_pairs(mnist, 40)
     out = S.train_unit(S.ARMS["AL4"], S.AUTHORS, budget, 0, pairs=pairs)
     assert out["history"]["epoch"] == [1, 2, 3] and out["params"] == 162_959
     assert out["test_acc"] == out["history"]["test_acc"][-1] and 0 <= out["test_acc"] <= 1
@@ -130,10 +131,35 @@ def test_noisy_small_differences_are_inconclusive():
 def test_stacked_seeds_equal_the_same_seeds_trained_alone(mnist, arm):
     budget = S.Budget(n_pairs=40, runs=2, epochs=2, fig5_all=False, sensitivity=0, ablations=())
     protocol = S.Protocol(pairs="per-run", shuffle=True)  # a different pair draw and batch order per seed
-    pairs = [S.data.mnist_pairs(mnist, 40, seed=seed) for seed in (3, 4)]
+    pairs = [S.mnist_pairs(mnist, 40, seed=seed) for seed in (3, 4)]
     stacked = S.train_stack(S.ARMS[arm], protocol, budget, [3, 4], pairs=pairs)
     for seed, p, out in zip((3, 4), pairs, stacked):
         alone = S.train_unit(S.ARMS[arm], protocol, budget, seed, pairs=p)
         assert out["params"] == alone["params"] and out["history"]["epoch"] == [1, 2]
         for metric in ("train_acc", "test_acc", "train_bce", "test_bce"):
             np.testing.assert_allclose(out["history"][metric], alone["history"][metric], atol=1e-5, rtol=0)
+
+
+def test_pairs_reproduce_the_course_prologue(mnist):
+    train, test = S.mnist_pairs(mnist, 1000, seed=0)
+    assert train.x.shape == (1000, 2, 14, 14) and train.x.dtype == torch.float32
+    assert train.index[0].tolist() == [36044, 10678] and test.index[0].tolist() == [7953, 9495]
+    assert train.target.float().mean().item() == pytest.approx(0.551)
+    assert test.target.float().mean().item() == pytest.approx(0.526)
+    assert (train.classes[:, 0] == train.classes[:, 1]).float().mean().item() == pytest.approx(0.089)
+    assert train.x.mean().item() == pytest.approx(33.14, abs=0.01) and train.x.max().item() == 255
+    assert torch.equal(train.target, (train.classes[:, 0] <= train.classes[:, 1]).long())
+    assert len(torch.unique(train.index)) == 2000  # drawn without replacement
+
+
+def test_pair_images_are_the_pooled_source_images(mnist):
+    train, _ = S.mnist_pairs(mnist, 10, seed=3)
+    i, j = train.index[4].tolist()
+    pooled = torch.nn.functional.avg_pool2d(mnist.x_train[[i, j]].float(), 2)
+    assert torch.equal(train.x[4], pooled[:, 0])
+    assert train.classes[4].tolist() == mnist.y_train[[i, j]].tolist()
+
+
+def test_too_many_pairs_is_a_one_line_error(mnist):
+    with pytest.raises(UserError, match="at most 5000"):
+        S.mnist_pairs(mnist, 6000)

@@ -1,18 +1,21 @@
 """Speed of the shared layers as ratios to a baseline timed in the same process: `python -m weightsharing.bench`.
 
+The timing harness (`interleaved`), the layers' benchmarks, and the stacked-seeds timer whose cases each chapter
+lists for itself (`papers.speed` gathers them: this module imports no paper).
+
 Wall-clock numbers vary by machine and load; ratios measured back to back are what carries over.
 """
 from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-import numpy as np
 
 from .layers import HashedLinear, LocallyConnected2d, hash_index
 
@@ -240,78 +243,22 @@ def train_step_ms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, repeats
     return 1e3 * median_seconds(step, repeats=repeats, warmup=warmup)
 
 
-def optimizer_steps(*, alpha: int = 8, batch: int = 512, rounds: int = 15) -> list[dict]:
-    """BetaLasso's step against SGD's (momentum 0.9, weight decay 5e-4, as the chapter's SGD runs) on S-FC, alone
-    and within a whole training step (forward, cross-entropy, backward, step), timed interleaved."""
-    from .optim import BetaLasso
-    from .papers.neyshabur_betalasso.models import build
-
-    torch.manual_seed(0)
-    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-    models = {name: build("S-FC", alpha=alpha, classes=10) for name in ("SGD", "BetaLasso")}
-    models["BetaLasso"].load_state_dict(models["SGD"].state_dict())
-    w = models["BetaLasso"].weight_matrices()
-    rest = [p for p in models["BetaLasso"].parameters() if all(p is not q for q in w)]
-    opts = {"SGD": torch.optim.SGD(models["SGD"].parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4),
-            # the chapter's budget-matched beta = 50 at cpu: k = 33, threshold beta * lambda = 1e-3 on layer 1
-            "BetaLasso": BetaLasso([{"params": w[:1], "lam": 6.7e-4, "beta": 1.5},
-                                    {"params": w[1:], "lam": 1.7e-4, "beta": 1.5},
-                                    {"params": rest, "lam": 0.0}], lr=0.1)}
-    for name, m in models.items():
-        F.cross_entropy(m(x), y).backward()  # a real gradient, kept for the step-only timing
-    step_only = interleaved({n: opts[n].step for n in opts}, baseline="SGD", rounds=rounds)
-
-    def full(name):
-        def step():
-            loss = F.cross_entropy(models[name](x), y)
-            opts[name].zero_grad(set_to_none=True)
-            loss.backward()
-            opts[name].step()
-        return step
-
-    whole = interleaved({n: full(n) for n in opts}, baseline="SGD", rounds=rounds)
-    return [{"what": what, "optimizer": n, "ms": r["ms"], "ratio_to_sgd": r["ratio"], "ratio_min": r["ratio_min"],
-             "ratio_max": r["ratio_max"]} for what, res in (("optimizer step", step_only), ("training step", whole))
-            for n, r in res.items()]
+@dataclass(frozen=True)
+class StackCase:
+    """One model of a chapter for `stacked_training`: `steps(n, generator)` returns (one seed's n steps, R seeds' n
+    steps stacked), as the chapter trains them; `stacked_in_book` says whether the chapter stacks its seeds."""
+    model: str
+    batch: int
+    replicas: int
+    stacked_in_book: bool
+    steps: Callable[[int, torch.Generator], tuple[Callable[[], None], Callable[[], None]]]
 
 
-def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one forward pass of one example, as the layers really compute them (the masked
-    backend's multiplications by zero included), counted by forward hooks. Build the model under
-    `torch.device("meta")` to count one too large to allocate."""
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if not isinstance(output, torch.Tensor):  # containers (a model returning a tuple) hold no MACs of their own
-            return
-        # per example of the model's input: a module may see more rows (a branch shared by both images of a pair)
-        per = output.shape[0] / 2
-        if isinstance(module, (nn.Linear, HashedLinear)):  # a hashed layer gathers its weights, then one dense matmul
-            total += module.in_features * module.out_features * output[..., 0].numel() / 2
-        elif isinstance(module, nn.Conv2d):
-            total += output[0].numel() * module.weight[0].numel() * per
-        elif isinstance(module, LocallyConnected2d):
-            if module.backend_for(len(inputs[0])) == "masked":
-                nth, ntw, wh, ww = module.tiling()
-                total += nth * ntw * module.in_channels * wh * ww * module.out_channels * module.tile[0] * module.tile[1] * per
-            else:
-                total += module.weight.numel() * per
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:  # a batch of 2: BatchNorm refuses one example in training mode; the hooks count per example anyway
-        model(torch.zeros(2, *input_shape, device=next(model.parameters()).device))
-    finally:
-        for h in handles:
-            h.remove()
-    return int(total)
-
-
-def _epochs(build: Callable[[int], nn.Module], optimizer: Callable, loss: Callable, data: tuple[torch.Tensor, ...],
-            batch: int, replicas: int, *, shared: bool) -> tuple[Callable[[], None], Callable[[], None]]:
-    """One epoch of one seed through `fit`, and one epoch of `replicas` seeds through `fit_replicas`: the two
-    trainers the chapters use, on the same data, each step timed whole (optimizer and per-epoch work included).
-    `shared`: one optimizer over the stack (constant hyperparameters), else one per seed."""
+def epoch_steps(build: Callable[[int], nn.Module], optimizer: Callable, loss: Callable, data: tuple[torch.Tensor, ...],
+                batch: int, replicas: int, *, shared: bool) -> tuple[Callable[[], None], Callable[[], None]]:
+    """One epoch over `data` of one seed through `fit`, and of `replicas` seeds through `fit_replicas`: the two
+    trainers the chapters use, each step timed whole (optimizer and per-epoch work included). `optimizer` maps
+    parameters to an optimizer; `shared`: one optimizer over the stack (constant hyperparameters), else one per seed."""
     from .train import fit, fit_replicas
 
     alone = build(0)
@@ -330,78 +277,21 @@ def _epochs(build: Callable[[int], nn.Module], optimizer: Callable, loss: Callab
     return one, many
 
 
-def stacked_training(*, rounds: int = 5, steps: int = 20) -> list[dict]:
-    """Training steps per second of the chapters' small models: one seed alone (`fit`), and R seeds side by side
-    (`fit_replicas`, per seed), timed interleaved over `steps` steps each. The tree nets have a native replica axis
-    (`TreeNet`, one Adam over the stack). `speedup` = R x (one seed's time) / (the stack's time): what stacking
-    saves per seed. A chapter stacks the models measured at 1.3x or more."""
-    from .papers import chang_arbnets as C, salimbeni_pairs as S, zhang_locality as Z
-
+def stacked_training(cases: list[StackCase], *, rounds: int = 5, steps: int = 20) -> list[dict]:
+    """Training steps per second of each case: one seed alone and R seeds stacked in one step (per seed), timed
+    interleaved over `steps` steps each. `speedup` = R x (one seed's time) / (the stack's time): what stacking saves
+    per seed, with its min and max over the rounds. The chapters list their cases (`papers.speed`)."""
     g = torch.Generator().manual_seed(0)
-
-    def ce(m, b):
-        return F.cross_entropy(m(b[0]), b[1])
-
-    def images(name, dataset, batch):
-        c, size = Z.models.DATASETS[dataset]
-        x, y = torch.randn(batch * steps, c, size, size, generator=g), torch.randint(0, 10, (batch * steps,), generator=g)
-        return (lambda r: Z.build_image_model(name, dataset), lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9),
-                ce, (x, y), True)
-
-    def pairs(arm, batch):
-        n = batch * steps
-        x = torch.rand(n, 2, 14, 14, generator=g) * 255
-        data = (x, torch.randint(0, 2, (n,), generator=g), torch.randint(0, 10, (n, 2), generator=g))
-        return (lambda r: S.ARMS[arm].build(), lambda ps: torch.optim.Adam(ps, lr=S.ARMS[arm].lr),
-                S.loss_fn(S.ARMS[arm].aux), data, True)
-
-    def arbnet(batch):
-        x, y = torch.randn(batch * steps, 784, generator=g), torch.randint(0, 10, (batch * steps,), generator=g)
-
-        def ce_hits(m, b):
-            logits = m(b[0])
-            return F.cross_entropy(logits, b[1]), (logits.argmax(-1) == b[1]).sum()
-
-        return (lambda r: C.ArbNet(sizes=(784, 200, 200, 10), hash=C.Hash("uniform"), table_size=997, sparsity=0.5, seed=r),
-                lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), ce_hits, (x, y), False)  # a plateau schedule each
-
-    cases = [(f"Zhang tree {kind}", 32, 25, kind) for kind in ("WeightNet", "LocalNet", "FCNet")]
-    cases += [(f"Zhang {d} {name}", b, 3, lambda d=d, name=name, b=b: images(name, d, b))
-              for d, name, b in (("mnist", "ConvNet", 1), ("mnist", "LocalNet", 1), ("mnist", "LocalNet", 32),
-                                 ("cifar10", "LocalNet", 32), ("cifar10", "WeightNet", 32), ("cifar10", "FCNet", 32))]
-    cases += [(f"Salimbeni {arm}", 20, 10, lambda arm=arm: pairs(arm, 20)) for arm in ("FCNN1", "FCNN3", "WS1", "AL4")]
-    cases += [("Chang MNIST ArbNet (uniform)", 128, 5, lambda: arbnet(128))]
-    # whether the chapter trains that model's seeds stacked: decided on whole epochs with the chapters' own trainers
-    # (Salimbeni's two-branch nets 1.3-2.1x; Chang's ArbNet 1.1-1.2x and Zhang's image nets at most 1.2x, so alone)
-    in_book = lambda label: label.startswith("Zhang tree") or (label.startswith("Salimbeni") and
-                                                                S.ARMS[label.split()[1]].kind in S.STACKED_KINDS)
     rows = []
-    for label, batch, replicas, case in cases:
-        if isinstance(case, str):
-            x = torch.randn(batch, 64, generator=g)
-
-            def tree_step(r, kind=case):
-                model = Z.TreeNet(kind=kind, replicas=r, tile=1)
-                opt, xs = torch.optim.Adam(model.parameters(), lr=1e-3), x.expand(r, *x.shape)
-
-                def step():
-                    for _ in range(steps):
-                        opt.zero_grad(set_to_none=True)
-                        (model(xs) ** 2).mean(1).sum().backward()
-                        opt.step()
-                return step
-
-            single, stacked = tree_step(1), tree_step(replicas)
-        else:
-            build, optimizer, loss, data, shared = case()
-            single, stacked = _epochs(build, optimizer, loss, data, batch, replicas, shared=shared)
+    for case in cases:
+        single, stacked = case.steps(steps, g)
         t = interleaved({"single": single, "stacked": stacked}, baseline="single", rounds=rounds, warmup=1)
-        speedup = replicas / t["stacked"]["ratio"]  # per-round ratios: robust to the machine's drift
-        spread = (replicas / t["stacked"]["ratio_max"], replicas / t["stacked"]["ratio_min"])  # per round as well
-        rows.append({"model": label, "batch": batch, "replicas": replicas, "stacked_in_book": in_book(label),
-                     "single_steps_per_s": steps * 1e3 / t["single"]["ms"],
+        speedups = [case.replicas / r for r in t["stacked"]["ratios"]]  # per round: robust to the machine's drift
+        speedup = statistics.median(speedups)
+        rows.append({"model": case.model, "batch": case.batch, "replicas": case.replicas,
+                     "stacked_in_book": case.stacked_in_book, "single_steps_per_s": steps * 1e3 / t["single"]["ms"],
                      "stacked_steps_per_s_per_seed": speedup * steps * 1e3 / t["single"]["ms"], "speedup": speedup,
-                     "speedup_min": spread[0], "speedup_max": spread[1]})
+                     "speedup_min": min(speedups), "speedup_max": max(speedups)})
     return rows
 
 
@@ -416,20 +306,11 @@ def main() -> None:
     for r in lc_speedups():
         print(f"  {r['layer']:<36} batch {r['batch']:>3}  {r['before_ratio']:5.2f}x -> {r['ratio_to_conv2d']:5.2f}x Conv2d "
               f"({r['backend']}): {r['speedup']:.2f}x faster [{r['speedup_min']:.2f}-{r['speedup_max']:.2f}]")
-    print(f"BetaLasso against SGD (momentum 0.9, wd 5e-4) on S-FC, alpha = 8, batch 512 ({threads} threads)")
-    for r in optimizer_steps():
-        if r["optimizer"] != "SGD":
-            print(f"  {r['what']:<15} {r['ms']:7.2f} ms  {r['ratio_to_sgd']:.2f}x SGD [{r['ratio_min']:.2f}-{r['ratio_max']:.2f}]")
     for batch in (4, 32):
         print(f"LocalNet layers against the original per-position loop, batch {batch}")
         for r in locally_connected(batch):
             print(f"  {r['layer']:<14} {r['positions']:>4} positions ({r['backend']}): {r['ratio_to_conv2d']:.2f}x Conv2d, "
                   f"{r['speedup_over_loop']:.1f}x faster than the loop")
-    print(f"Training steps per second, one seed alone against R seeds stacked in one step ({threads} threads)")
-    for r in stacked_training():
-        print(f"  {r['model']:<30} batch {r['batch']:>3}  R = {r['replicas']:>2}: {r['single_steps_per_s']:7.0f} steps/s "
-              f"alone, {r['stacked_steps_per_s_per_seed']:7.0f} per seed stacked ({r['speedup']:.2f}x "
-              f"[{r['speedup_min']:.2f}-{r['speedup_max']:.2f}])")
     print(f"HashedLinear vs nn.Linear, forward + backward, batch 128 ({threads} threads)")
     for r in hashed_linear():
         print(f"  {r['shape']:<10} Linear {r['linear_ms']:.3f} ms, hashed {r['hashed_ms']:.3f} ms "

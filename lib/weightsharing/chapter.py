@@ -135,6 +135,9 @@ class Chapter:
     def finish(self, claims: list[dict], tables: dict[str, list[dict]]) -> None:
         """Write summary.json; the store keeps exactly the units this run of the notebook used."""
         self.store.drop_unused()
+        from .papers import paper
+
+        tables = {**tables, "ladder": paper(self.slug).ladder_rows(tables)}  # the synthesis page's rows
         path = runs.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
                                   wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables)
         print(f"wrote {runs.shown(path)}: {self.store.computed} units computed, {self.store.reused} reused")

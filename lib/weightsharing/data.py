@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import UserError
 
@@ -146,32 +145,3 @@ def to_float(x: torch.Tensor, *, center: bool = True) -> torch.Tensor:
     """uint8 -> float in [-1, 1] (center) or [0, 1]."""
     x = x.float() / 255
     return (x - 0.5) / 0.5 if center else x
-
-
-@dataclass(frozen=True)
-class Pairs:
-    """The EE-559 course prologue's digit pairs: inputs (N, 2, 14, 14) with raw 0-255 intensities."""
-    x: torch.Tensor        # float32 (N, 2, 14, 14)
-    target: torch.Tensor   # int64 (N,): 1 iff first digit <= second
-    classes: torch.Tensor  # int64 (N, 2)
-    index: torch.Tensor    # int64 (N, 2): positions in the source split, for provenance
-
-
-def mnist_pairs(mnist: Dataset, n_pairs: int, *, seed: int = 0) -> tuple[Pairs, Pairs]:
-    """Train and test pairs exactly as `generate_pair_sets(nb)` draws them after `torch.manual_seed(seed)`.
-
-    One generator draws the train permutation, then the test permutation, nothing in between; images are
-    2x2 average-pooled, kept at 0-255 (the prologue does not rescale) and drawn without replacement.
-    """
-    g = torch.Generator().manual_seed(seed)
-
-    def pairs(x: torch.Tensor, y: torch.Tensor) -> Pairs:
-        if 2 * n_pairs > len(x):
-            raise UserError(f"asked for {n_pairs} pairs but the split has only {len(x)} images; use at most {len(x) // 2}")
-        x = F.avg_pool2d(x.float(), kernel_size=2)
-        index = torch.randperm(len(x), generator=g)[: 2 * n_pairs].view(n_pairs, 2)
-        classes = y[index]
-        return Pairs(x=torch.cat((x[index[:, 0]], x[index[:, 1]]), dim=1), target=(classes[:, 0] <= classes[:, 1]).long(),
-                     classes=classes, index=index)
-
-    return pairs(mnist.x_train, mnist.y_train), pairs(mnist.x_test, mnist.y_test)

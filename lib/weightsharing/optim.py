@@ -36,7 +36,7 @@ class BetaLasso(Optimizer):
                     p.add_(p.grad, alpha=-lr)
                     continue
                 # One reused buffer and in-place kernels: allocating sign(theta) and |theta| every step made this
-                # 2.7x an SGD-with-momentum step on S-FC; this way it costs about the same (bench.optimizer_steps).
+                # 2.7x an SGD-with-momentum step on S-FC; this way it costs about the same (papers/neyshabur_betalasso/speed.optimizer_steps).
                 sign = self.state[p].get("sign")
                 if sign is None:
                     sign = self.state[p]["sign"] = torch.empty_like(p)

@@ -9,7 +9,7 @@ estimates compute:
     + evaluation FLOPs = 2 x forward MACs x examples evaluated
     GPU hours = FLOPs / ASSUMED_GPU's sustained throughput + optimizer steps x ASSUMED_STEP_SECONDS
 
-with the MACs counted by forward hooks on the meta model (`bench.forward_macs`). The per-step term stands for
+with the MACs counted by forward hooks on the meta model (`model_macs`). The per-step term stands for
 kernel launches and Python, which bound the small models (the tree, the pairs, the MNIST MLPs); data loading,
 augmentation and evaluation overheads are not counted. Both constants are assumptions, not measurements: the
 estimate says how a budget's cost is distributed and its order of magnitude, not what a given GPU will take.
@@ -22,6 +22,8 @@ from typing import Callable
 import pandas as pd
 import torch
 from torch import nn
+
+from .layers import HashedLinear, LocallyConnected2d
 
 # An assumption, not a measurement: sustained fp32 throughput (TF32 matmuls and convolutions) of one NVIDIA A100 on
 # these dense layers at large batch, about a third of its 156 TFLOP/s TF32 peak.
@@ -54,11 +56,10 @@ def params(unit: Planned) -> int:
 def forward_macs(unit: Planned) -> int:
     if unit.macs is not None:
         return unit.macs
-    from .bench import forward_macs as count
 
     with torch.device("meta"):
         model = unit.build()
-    return count(model, unit.input_shape)
+    return model_macs(model, unit.input_shape)
 
 
 def estimate(units: list[Planned]) -> pd.DataFrame:
@@ -109,3 +110,35 @@ def distinct_configs(units: list[Planned]) -> list[Planned]:
             seen.add(u.config)
             out.append(u)
     return out
+
+
+def model_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one forward pass of one example, as the layers really compute them (the masked
+    backend's multiplications by zero included), counted by forward hooks. Build the model under
+    `torch.device("meta")` to count one too large to allocate."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if not isinstance(output, torch.Tensor):  # containers (a model returning a tuple) hold no MACs of their own
+            return
+        # per example of the model's input: a module may see more rows (a branch shared by both images of a pair)
+        per = output.shape[0] / 2
+        if isinstance(module, (nn.Linear, HashedLinear)):  # a hashed layer gathers its weights, then one dense matmul
+            total += module.in_features * module.out_features * output[..., 0].numel() / 2
+        elif isinstance(module, nn.Conv2d):
+            total += output[0].numel() * module.weight[0].numel() * per
+        elif isinstance(module, LocallyConnected2d):
+            if module.backend_for(len(inputs[0])) == "masked":
+                nth, ntw, wh, ww = module.tiling()
+                total += nth * ntw * module.in_channels * wh * ww * module.out_channels * module.tile[0] * module.tile[1] * per
+            else:
+                total += module.weight.numel() * per
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:  # a batch of 2: BatchNorm refuses one example in training mode; the hooks count per example anyway
+        model(torch.zeros(2, *input_shape, device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+    return int(total)

@@ -1,5 +1,6 @@
 """The book's front door: every architecture of the five papers on one ladder of inductive bias, with what each
-chapter measured at each rung, read from the chapters' summary.json tables (nothing here is a result)."""
+chapter measured at each rung, read from the "ladder" table of every chapter's summary.json (each chapter puts its own
+models on the rungs; nothing here is a result or knows a paper)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -11,16 +12,6 @@ RUNG_NOTE = {"shared and local": "a convolution", "local only": "untied local fi
              "hashed sharing": "weights read from a small table through a fixed hash",
              "learned sparsity": "a fully connected net trained to become sparse (β-lasso)",
              "neither": "fully connected"}
-
-# Which rung each chapter's models stand on: a classification of architectures, not a measurement.
-ZHANG = {"ConvNet": "shared and local", "LocalNet": "local only", "WeightNet": "shared only", "FCNet": "neither"}
-SALIMBENI = {"WS1": "shared and local", "WS3": "shared and local", "WS2": "shared only", "FCNN3": "neither",
-             "FCNN1": "neither"}  # WS2 shares one MLP branch between the two images: sharing without locality
-NEYSHABUR = {("S-CONV", "SGD"): "shared and local", ("S-LOCAL", "SGD"): "local only", ("S-FC", "SGD"): "neither",
-             ("3-FC", "SGD"): "neither", ("S-FC", "β-lasso β = 50"): "learned sparsity"}
-RAO = {"CNN": "shared and local", "FCN": "neither"}  # the FCN starts from the CNN's weights, then is freed
-CHANG = {"dense (no sharing)": "neither", "modulus (r = 0)": "hashed sharing", "uniform": "hashed sharing"}
-
 
 def _section(slug: str, heading: str) -> str:
     return f"{slug}.html#{make_id(heading)}"
@@ -36,33 +27,9 @@ def ladder(summaries: list[dict]) -> pd.DataFrame:
             rows.append({"rung": rung, "chapter": slug, "setting": setting, "model": model, "accuracy": acc,
                          "section": _section(slug, heading)})
 
-    for s in summaries:
-        slug, t = s["slug"], s["tables"]
-        if slug == "zhang_locality":
-            for r in t.get("fig3", []):
-                if r["per_class"] == "full" and r["model"] in ZHANG:
-                    add(slug, f"{r['dataset']}, full data", r["model"], ZHANG[r["model"]], 100 * r["ours"],
-                        "MNIST and CIFAR-10 (Fig. 3)")
-        elif slug == "salimbeni_pairs":
-            for r in t.get("table1", []):
-                if r["model"] in SALIMBENI:
-                    add(slug, "MNIST digit pairs", r["model"], SALIMBENI[r["model"]], 100 * r["ours"], "Table I")
-        elif slug == "neyshabur_betalasso":
-            for r in t.get("table2", []):
-                rung = NEYSHABUR.get((r["model"], r["training"]))
-                if rung:
-                    add(slug, r["dataset"], f"{r['model']} {r['training']}", rung, r["ours"],
-                        "Table 2: accuracy of the shallow models")
-        elif slug == "rao_divergence":
-            for r in t.get("accuracies", []):
-                if r["network"] in RAO and r["experiment"] in ("1", "2"):
-                    add(slug, f"CIFAR-10, Exp {r['experiment']}", r["network"], RAO[r["network"]], r["test_acc"],
-                        "Final accuracies beside the paper's")
-        elif slug == "chang_arbnets":
-            for r in t.get("settings", []):
-                if r["label"] in CHANG and r["sparsity"] in (0.0, 0.1):
-                    add(slug, f"{r['dataset']}", f"{r['label']}" + (f", s = {r['sparsity']:g}" if r["sparsity"] else ""),
-                        CHANG[r["label"]], 100 * r["mean"], "The runs")
+    for s in summaries:  # each chapter classifies its own models (its module's ladder_rows)
+        for r in s["tables"].get("ladder", []):
+            add(s["slug"], r["setting"], r["model"], r["rung"], r["accuracy"], r["heading"])
     out = pd.DataFrame(rows, columns=["rung", "chapter", "setting", "model", "accuracy", "section"])
     out["gap_to_best"] = out.accuracy - out.groupby(["chapter", "setting"]).accuracy.transform("max")
     out["rung"] = pd.Categorical(out.rung, categories=RUNGS, ordered=True)

@@ -17,6 +17,7 @@ from scipy import stats
 from torch import nn
 
 from .. import data, plotting
+from ..bench import StackCase, epoch_steps
 from ..layers import HashedLinear, hash_index, hash_stats
 from ..metrics import (ALPHA, Comparison, binomial_interval, contrast, holm, one_sample, regression_term, test_accuracy,
                        welch)
@@ -245,6 +246,23 @@ def train_run(run: Run, tensors: tuple[torch.Tensor, ...], budget: Budget, devic
     return {"test_acc": test_acc, "train_acc": [h["train_acc"] for h in history], "lr": [h["lr"] for h in history],
             "epochs_run": len(history), "decayed_after_epochs": decays, "layers": layers, "entropy": network_entropy(layers),
             "params": sum(p.numel() for p in model.parameters()), "device": device}
+
+
+def stack_cases() -> list[StackCase]:
+    """`bench.stacked_training`'s case: the MNIST ArbNet, each seed with its own SGD (its own plateau schedule). The
+    chapter trains seeds alone: stacked, whole epochs of `train_run`'s loop measured 1.1-1.2x, under 1.3x."""
+    def steps(n, g):
+        x, y = torch.randn(128 * n, 784, generator=g), torch.randint(0, 10, (128 * n,), generator=g)
+
+        def loss(m, b):
+            logits = m(b[0])
+            return F.cross_entropy(logits, b[1]), (logits.argmax(-1) == b[1]).sum()
+
+        return epoch_steps(lambda r: ArbNet(sizes=(784, 200, 200, 10), hash=Hash("uniform"), table_size=997, sparsity=0.5,
+                                            seed=r),
+                           lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), loss, (x, y), 128, 5, shared=False)
+
+    return [StackCase("Chang MNIST ArbNet (uniform)", 128, 5, False, steps)]
 
 
 def describe(run: Run, r: dict) -> str:
@@ -695,3 +713,15 @@ def control_reading(radius_tab: pd.DataFrame, dataset: str = "mnist") -> dict:
     return {"perm_minus_modulus": r.perm_minus_modulus.mean(), "perm_minus_uniform": r.perm_minus_uniform.mean(),
             "closer_to": "uniform" if to_uni < to_mod else "modulus",
             "explains": "the modulus hash's structure" if to_uni < to_mod else "balance and determinism"}
+
+
+# The rung each hash stands on (the synthesis page's ladder).
+LADDER = {"dense (no sharing)": "neither", "modulus (r = 0)": "hashed sharing", "uniform": "hashed sharing"}
+
+
+def ladder_rows(tables: dict) -> list[dict]:
+    """This chapter's rows of the book's ladder of inductive bias (`synthesis.RUNGS`), read from its summary tables:
+    {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
+    return [{"rung": LADDER[r["label"]], "setting": r["dataset"],
+             "model": r["label"] + (f", s = {r['sparsity']:g}" if r["sparsity"] else ""), "accuracy": 100 * r["mean"],
+             "heading": "The runs"} for r in tables.get("settings", []) if r["label"] in LADDER and r["sparsity"] in (0.0, 0.1)]

@@ -18,6 +18,8 @@ from scipy import stats
 from torch import nn
 
 from .. import data, plotting
+from ..bench import StackCase, epoch_steps
+from ..errors import UserError
 from ..planning import Planned
 from ..runs import Store, canonical, sweep
 from ..metrics import (ALPHA, binary_accuracy, binomial_interval, binomial_se, equivalence, holm, linear_contrast,
@@ -29,6 +31,37 @@ SLUG = "salimbeni_pairs"
 REVISION = 1  # bump whenever a change alters this chapter's results: stored units with another revision are recomputed
 STACKED_REVISION = 2  # units of the arms whose seeds train stacked (STACKED_KINDS); revision 1 trained them alone
 DATA = ("mnist",)  # the datasets a run needs, checked before it starts
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+@dataclass(frozen=True)
+class Pairs:
+    """The EE-559 course prologue's digit pairs: inputs (N, 2, 14, 14) with raw 0-255 intensities."""
+    x: torch.Tensor        # float32 (N, 2, 14, 14)
+    target: torch.Tensor   # int64 (N,): 1 iff first digit <= second
+    classes: torch.Tensor  # int64 (N, 2)
+    index: torch.Tensor    # int64 (N, 2): positions in the source split, for provenance
+
+
+def mnist_pairs(mnist: data.Dataset, n_pairs: int, *, seed: int = 0) -> tuple[Pairs, Pairs]:
+    """Train and test pairs exactly as `generate_pair_sets(nb)` draws them after `torch.manual_seed(seed)`.
+
+    One generator draws the train permutation, then the test permutation, nothing in between; images are
+    2x2 average-pooled, kept at 0-255 (the prologue does not rescale) and drawn without replacement.
+    """
+    g = torch.Generator().manual_seed(seed)
+
+    def pairs(x: torch.Tensor, y: torch.Tensor) -> Pairs:
+        if 2 * n_pairs > len(x):
+            raise UserError(f"asked for {n_pairs} pairs but the split has only {len(x)} images; use at most {len(x) // 2}")
+        x = F.avg_pool2d(x.float(), kernel_size=2)
+        index = torch.randperm(len(x), generator=g)[: 2 * n_pairs].view(n_pairs, 2)
+        classes = y[index]
+        return Pairs(x=torch.cat((x[index[:, 0]], x[index[:, 1]]), dim=1), target=(classes[:, 0] <= classes[:, 1]).long(),
+                     classes=classes, index=index)
+
+    return pairs(mnist.x_train, mnist.y_train), pairs(mnist.x_test, mnist.y_test)
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -236,7 +269,7 @@ def unit_key(arm: Arm, protocol: Protocol, budget: Budget, seed: int) -> dict:
 
 # ---------------------------------------------------------------------------------------------- training
 
-def prepare(pairs: data.Pairs, protocol: Protocol, device: str) -> tuple[torch.Tensor, ...]:
+def prepare(pairs: Pairs, protocol: Protocol, device: str) -> tuple[torch.Tensor, ...]:
     x = pairs.x / 255 if protocol.scale == "unit" else pairs.x
     return tuple(t.to(device) for t in (x, pairs.target, pairs.classes))
 
@@ -274,7 +307,7 @@ def _result(model: nn.Module, history: list[dict], device: str) -> dict:
             "history": cols, "device": device}
 
 
-def train_unit(arm: Arm, protocol: Protocol, budget: Budget, seed: int, *, pairs: tuple[data.Pairs, data.Pairs],
+def train_unit(arm: Arm, protocol: Protocol, budget: Budget, seed: int, *, pairs: tuple[Pairs, Pairs],
                device: str = "cpu") -> dict:
     """Train one arm from init seed `seed` on the given (train, test) pairs; test accuracy after every epoch."""
     train, test = (prepare(p, protocol, device) for p in pairs)
@@ -285,13 +318,14 @@ def train_unit(arm: Arm, protocol: Protocol, budget: Budget, seed: int, *, pairs
     return _result(model, history, device)
 
 
-# Seeds of a two-branch arm train stacked (`fit_replicas`): 1.4x (FCNN3) to 1.7x (AL4) faster per seed on this CPU;
-# the one-layer FlatNet gains nothing (0.94x), so its seeds train alone (`python -m weightsharing.bench`).
+# Seeds of a two-branch arm train stacked (`fit_replicas`): whole epochs of this chapter's trainer, ten seeds alone
+# against stacked in one process, ran 1.3-2.1x faster per seed on a 2-core CPU (FCNN3, AL3, WS1, WS2, AL4); the
+# one-layer FlatNet gained nothing (0.7-1.0x in `python -m weightsharing.papers.speed`), so its seeds train alone.
 STACKED_KINDS = ("pair",)
 
 
 def train_stack(arm: Arm, protocol: Protocol, budget: Budget, seeds: list[int], *,
-                pairs: list[tuple[data.Pairs, data.Pairs]], device: str = "cpu") -> list[dict]:
+                pairs: list[tuple[Pairs, Pairs]], device: str = "cpu") -> list[dict]:
     """`train_unit` for several seeds of one arm side by side (`pairs[i]` for seed i): each as it trains alone."""
     splits = [tuple(prepare(p, protocol, device) for p in pair) for pair in pairs]
     models = [_model(arm, seed, device) for seed in seeds]
@@ -302,6 +336,19 @@ def train_stack(arm: Arm, protocol: Protocol, budget: Budget, seeds: list[int], 
                              generators=[torch.Generator().manual_seed(seed) for seed in seeds],
                              evaluate=lambda i, m: evaluators[i](m))
     return [_result(m, h, device) for m, h in zip(models, histories)]
+
+
+def stack_cases() -> list[StackCase]:
+    """`bench.stacked_training` cases: a flat arm and three two-branch arms, seeds alone against stacked."""
+    def case(arm: Arm) -> StackCase:
+        def steps(n, g):
+            x = torch.rand(20 * n, 2, 14, 14, generator=g) * 255
+            data = (x, torch.randint(0, 2, (20 * n,), generator=g), torch.randint(0, 10, (20 * n, 2), generator=g))
+            return epoch_steps(lambda r: arm.build(), lambda ps: torch.optim.Adam(ps, lr=arm.lr), loss_fn(arm.aux), data,
+                               20, 10, shared=True)
+        return StackCase(f"Salimbeni {arm.name}", 20, 10, arm.kind in STACKED_KINDS, steps)
+
+    return [case(ARMS[name]) for name in ("FCNN1", "FCNN3", "WS1", "AL4")]
 
 
 def units(budget: Budget) -> list[tuple[str, Arm, Protocol, int]]:
@@ -317,7 +364,7 @@ def item_key(item, budget: Budget) -> dict:
 def train(budget: Budget, store: Store, *, device: str = "cpu", mnist: data.Dataset | None = None) -> list[dict | None]:
     """Every unit of the budget through the store (a sharded store trains only its own); records in plan order."""
     mnist = mnist if mnist is not None else data.load("mnist")
-    pairs = cache(lambda seed: data.mnist_pairs(mnist, budget.n_pairs, seed=seed))
+    pairs = cache(lambda seed: mnist_pairs(mnist, budget.n_pairs, seed=seed))
 
     def pairs_for(item):
         _, _, protocol, seed = item
@@ -364,7 +411,7 @@ def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
 
         def step(arm=arm, protocol=protocol, seed=seed):
             g = torch.Generator().manual_seed(0)
-            fake = [data.Pairs(x=torch.randint(0, 256, (2, 2, 14, 14), generator=g).float(), target=torch.tensor([0, 1]),
+            fake = [Pairs(x=torch.randint(0, 256, (2, 2, 14, 14), generator=g).float(), target=torch.tensor([0, 1]),
                                classes=torch.tensor([[3, 1], [2, 5]]), index=torch.zeros(2, 2, dtype=torch.long))] * 2
             return train_unit(arm, protocol, replace(budget, epochs=1, batch_size=2), seed, pairs=tuple(fake))["test_acc"]
 
@@ -679,3 +726,15 @@ def figure_runs(df: pd.DataFrame):
     ax.set(ylabel="final test accuracy", xlabel="", title="per-run final test accuracy (one dot per init seed)")
     ax.legend(loc="lower right")
     return fig
+
+
+# The rung each model stands on (the synthesis page's ladder). WS2 shares one MLP branch between the two images:
+# sharing without locality.
+LADDER = {"WS1": "shared and local", "WS3": "shared and local", "WS2": "shared only", "FCNN3": "neither", "FCNN1": "neither"}
+
+
+def ladder_rows(tables: dict) -> list[dict]:
+    """This chapter's rows of the book's ladder of inductive bias (`synthesis.RUNGS`), read from its summary tables:
+    {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
+    return [{"rung": LADDER[r["model"]], "setting": "MNIST digit pairs", "model": r["model"], "accuracy": 100 * r["ours"],
+             "heading": "Table I"} for r in tables.get("table1", []) if r["model"] in LADDER and r["ours"] is not None]

@@ -5,3 +5,4 @@ models: S-CONV, S-LOCAL, S-FC, 3-FC; runs: budgets, data, training, the sweep; a
 claims; figures. Spec: ../shared/specs/neyshabur.md.
 """
 from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (what the CLI and the registry read)
+from .analysis import ladder_rows  # noqa: F401  (the synthesis page's ladder rows)

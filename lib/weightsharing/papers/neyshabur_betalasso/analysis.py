@@ -613,3 +613,16 @@ def shrink_context(alpha: int, lam1: float = 2e-5) -> dict:
     return {"shrink_paper_400": lam1 * 0.05 * 400 * 98, "shrink_paper_4000": lam1 * 0.05 * 4000 * 98,
             "shrink_reproduction": REPRO_SHRINK, "init_bound": 1 / math.sqrt(3072),
             "padding_share": 1 - local.live_weights() / local.weight.numel(), "random_locality": 81 / 1024}
+
+
+# The rung each (model, training) stands on (the synthesis page's ladder).
+LADDER = {("S-CONV", "SGD"): "shared and local", ("S-LOCAL", "SGD"): "local only", ("S-FC", "SGD"): "neither",
+          ("3-FC", "SGD"): "neither", ("S-FC", "β-lasso β = 50"): "learned sparsity"}
+
+
+def ladder_rows(tables: dict) -> list[dict]:
+    """This chapter's rows of the book's ladder of inductive bias (`synthesis.RUNGS`), read from its summary tables:
+    {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
+    return [{"rung": LADDER[r["model"], r["training"]], "setting": r["dataset"], "model": f"{r['model']} {r['training']}",
+             "accuracy": r["ours"], "heading": "Table 2: accuracy of the shallow models"}
+            for r in tables.get("table2", []) if (r["model"], r["training"]) in LADDER and r["ours"] is not None]

@@ -5,3 +5,4 @@ models: the CNN, the FCN and the conversion; leak: the original code's in-place 
 the two training stages and checkpoints; analysis: tables and claims R1-R9; figures. Spec: ../shared/specs/rao.md.
 """
 from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401
+from .analysis import ladder_rows  # noqa: F401  (the synthesis page's ladder rows)

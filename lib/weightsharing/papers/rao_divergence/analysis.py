@@ -354,3 +354,16 @@ def distance_table(by_seed: dict[int, dict]) -> pd.DataFrame:
         rows.append({"experiment": exp, "fcn_epoch": int(last),
                      **{f"ours_{s}": mean.loc[(exp, last), s] for s in SERIES}})
     return pd.DataFrame(rows)
+
+
+# The rung each network stands on (the synthesis page's ladder); the FCN starts from the CNN's weights, then is freed.
+LADDER = {"CNN": "shared and local", "FCN": "neither"}
+
+
+def ladder_rows(tables: dict) -> list[dict]:
+    """This chapter's rows of the book's ladder of inductive bias (`synthesis.RUNGS`), read from its summary tables:
+    {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
+    return [{"rung": LADDER[r["network"]], "setting": f"CIFAR-10, Exp {r['experiment']}", "model": r["network"],
+             "accuracy": r["test_acc"], "heading": "Final accuracies beside the paper's"}
+            for r in tables.get("accuracies", []) if r["network"] in LADDER and r["experiment"] in ("1", "2")
+            and r["test_acc"] is not None]

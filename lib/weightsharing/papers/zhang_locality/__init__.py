@@ -11,3 +11,4 @@ from .runs import *  # noqa: F401,F403
 from .analysis import *  # noqa: F401,F403
 from .figures import *  # noqa: F401,F403
 from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (the interface every chapter has)
+from .analysis import ladder_rows  # noqa: F401  (the synthesis page's ladder rows)

@@ -476,3 +476,15 @@ def verdicts(tree: pd.DataFrame, extras: dict, images: pd.DataFrame) -> list[dic
         return f"{r.dataset} {r.model} k = {k} trial {r.trial}" + (" (text protocol)" if r.protocol == "text" else "")
 
     return leave_one_out(without, runs, describe=describe)
+
+
+# The rung each model stands on (the synthesis page's ladder): a classification of architectures, not a measurement.
+LADDER = {"ConvNet": "shared and local", "LocalNet": "local only", "WeightNet": "shared only", "FCNet": "neither"}
+
+
+def ladder_rows(tables: dict) -> list[dict]:
+    """This chapter's rows of the book's ladder of inductive bias (`synthesis.RUNGS`), read from its summary tables:
+    {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
+    return [{"rung": LADDER[r["model"]], "setting": f"{r['dataset']}, full data", "model": r["model"],
+             "accuracy": 100 * r["ours"], "heading": "MNIST and CIFAR-10 (Fig. 3)"}
+            for r in tables.get("fig3", []) if r["per_class"] == "full" and r["model"] in LADDER and r["ours"] is not None]

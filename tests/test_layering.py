@@ -1,0 +1,44 @@
+"""The package's layers, read from the source: a base floor that imports nothing internal, a core that imports no
+paper, and the papers on top. Only the drivers (the CLI, the notebook helper, the speed report) reach the papers."""
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "lib" / "weightsharing"
+BASE = ("layers", "optim", "train", "metrics", "tables", "plotting", "errors")
+DRIVERS = ("cli", "chapter", "__main__")
+
+
+def imports_of(source: str, parts: tuple[str, ...]) -> set[str]:
+    """The package modules a module at `parts` (its path under weightsharing, e.g. ("papers", "speed")) imports, as
+    top-level names under weightsharing ("runs", "papers", ...), lazy imports inside functions included."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            target = [*parts[:len(parts) - node.level], *(node.module.split(".") if node.module else [])]
+            found.update([target[0]] if target else [alias.name for alias in node.names])  # `from . import a, b`
+    return found - {parts[0]} if len(parts) == 1 else found
+
+
+def internal_imports(path: Path) -> set[str]:
+    return imports_of(path.read_text(), path.relative_to(PACKAGE).with_suffix("").parts)
+
+
+CORE = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in DRIVERS)
+
+
+@pytest.mark.parametrize("module", BASE)
+def test_the_base_floor_imports_nothing_internal(module):
+    assert internal_imports(PACKAGE / f"{module}.py") <= {"errors"} - {module}
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_no_core_module_imports_a_paper(module):
+    assert "papers" not in internal_imports(PACKAGE / f"{module}.py")
+
+
+def test_the_checker_sees_an_upward_import_even_inside_a_function():
+    assert imports_of("def f():\n    from .papers import zhang_locality\n", ("bench",)) == {"papers"}
+    assert imports_of("from . import runs, tables\nfrom .layers import X\n", ("synthesis",)) == {"runs", "tables", "layers"}
+    assert imports_of("from ...bench import interleaved\n", ("papers", "zhang_locality", "speed")) == {"bench"}
