@@ -724,4 +724,4 @@ def ladder_rows(tables: dict) -> list[dict]:
     {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
     return [{"rung": LADDER[r["label"]], "setting": r["dataset"],
              "model": r["label"] + (f", s = {r['sparsity']:g}" if r["sparsity"] else ""), "accuracy": 100 * r["mean"],
-             "heading": "The runs"} for r in tables.get("settings", []) if r["label"] in LADDER and r["sparsity"] in (0.0, 0.1)]
+             "heading": "The runs"} for r in tables.get("settings", []) if r["label"] in LADDER and r["sparsity"] in (0.0, 0.1) and pd.notna(r["mean"])]

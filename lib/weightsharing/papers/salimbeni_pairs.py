@@ -737,4 +737,4 @@ def ladder_rows(tables: dict) -> list[dict]:
     """This chapter's rows of the book's ladder of inductive bias (`synthesis.RUNGS`), read from its summary tables:
     {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
     return [{"rung": LADDER[r["model"]], "setting": "MNIST digit pairs", "model": r["model"], "accuracy": 100 * r["ours"],
-             "heading": "Table I"} for r in tables.get("table1", []) if r["model"] in LADDER and r["ours"] is not None]
+             "heading": "Table I"} for r in tables.get("table1", []) if r["model"] in LADDER and pd.notna(r["ours"])]

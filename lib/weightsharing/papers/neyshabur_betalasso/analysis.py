@@ -625,4 +625,4 @@ def ladder_rows(tables: dict) -> list[dict]:
     {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
     return [{"rung": LADDER[r["model"], r["training"]], "setting": r["dataset"], "model": f"{r['model']} {r['training']}",
              "accuracy": r["ours"], "heading": "Table 2: accuracy of the shallow models"}
-            for r in tables.get("table2", []) if (r["model"], r["training"]) in LADDER and r["ours"] is not None]
+            for r in tables.get("table2", []) if (r["model"], r["training"]) in LADDER and pd.notna(r["ours"])]

@@ -366,4 +366,4 @@ def ladder_rows(tables: dict) -> list[dict]:
     return [{"rung": LADDER[r["network"]], "setting": f"CIFAR-10, Exp {r['experiment']}", "model": r["network"],
              "accuracy": r["test_acc"], "heading": "Final accuracies beside the paper's"}
             for r in tables.get("accuracies", []) if r["network"] in LADDER and r["experiment"] in ("1", "2")
-            and r["test_acc"] is not None]
+            and pd.notna(r["test_acc"])]

@@ -487,4 +487,4 @@ def ladder_rows(tables: dict) -> list[dict]:
     {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
     return [{"rung": LADDER[r["model"]], "setting": f"{r['dataset']}, full data", "model": r["model"],
              "accuracy": 100 * r["ours"], "heading": "MNIST and CIFAR-10 (Fig. 3)"}
-            for r in tables.get("fig3", []) if r["per_class"] == "full" and r["model"] in LADDER and r["ours"] is not None]
+            for r in tables.get("fig3", []) if r["per_class"] == "full" and r["model"] in LADDER and pd.notna(r["ours"])]
