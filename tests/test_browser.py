@@ -1,7 +1,7 @@
 """The built book as a reader meets it: every page of _toc.yml opened in headless Chromium at 1280 px.
 
-Fails on a missing image or broken internal link, an error or traceback in an output, a table or figure wider than
-the content column, a figure shown at less than 80 % of the width it was drawn at, TeX left unrendered, a path of
+Fails on a missing image or broken internal link, any request the server answers 404, an error or traceback in an
+output, a table or figure wider than the content column (folded cells opened), a figure shown at less than 80 % of the width it was drawn at, TeX left unrendered, a path of
 the machine that built the book, and a console error. Saves a screenshot of every page under _build/screenshots/.
 """
 from __future__ import annotations
@@ -80,12 +80,20 @@ def _chromium():
 @pytest.fixture(scope="module")
 def site(built_book):
     html = built_book.parent
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    missing = []  # every request the server answered 404, whatever asked for it (page, script, lazy image)
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(html), **kwargs)
+
+        def log_message(self, fmt, *args):
+            if len(args) > 1 and str(args[1]) == "404":
+                missing.append(str(args[0]).split()[1])
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     browser = _chromium()
-    yield f"http://127.0.0.1:{server.server_port}", browser, html
+    yield f"http://127.0.0.1:{server.server_port}", browser, html, missing
     browser.quit()
     server.shutdown()
 
@@ -97,18 +105,28 @@ def _page(name: str) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PAGES)
 def test_page_reads_well_in_a_browser(site, name):
-    base, browser, html = site
+    base, browser, html, missing = site
     browser.set_window_size(WIDTH, 1000)
+    missing.clear()
     browser.get(f"{base}/{_page(name)}")
     browser.execute_async_script(  # wait until MathJax has typeset the page (if the page loads it)
         "const done = arguments[0]; const m = window.MathJax;"
         "if (m && m.startup && m.startup.promise) m.startup.promise.then(() => done(true)); else done(false);")
+    # every folded cell opened and the page scrolled through: a table a reader unfolds, and a resource loaded only
+    # when scrolled to, are measured like the rest
+    browser.execute_script("window.folded = [...document.querySelectorAll('details:not([open])')];"
+                           "window.folded.forEach(d => d.open = true);")
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    for y in range(0, height, 900):
+        browser.execute_script(f"window.scrollTo(0, {y})")
+    browser.execute_script("window.scrollTo(0, 0)")
     found = browser.execute_script(MEASURE)
     problems = []
     problems += [f"missing image {src}" for src in found["broken_images"]]
     problems += [f"wider than the {col} px column: {what} ({w} px)" for what, w, col in found["wide"]]
     problems += [f"figure shown at {shown} of its {drawn} px" for _, shown, drawn in found["shrunk"]]
     problems += [f"error output: {text}" for text in found["errors"]]
+    problems += [f"requested a missing resource: {path}" for path in missing if not path.endswith("favicon.ico")]
     for path in sorted(set(found["links"])):
         target = html / urllib.parse.unquote(path).lstrip("/")
         if not (target.is_file() or (target / "index.html").is_file()):
@@ -121,6 +139,7 @@ def test_page_reads_well_in_a_browser(site, name):
     for entry in browser.get_log("browser"):
         if entry["level"] == "SEVERE" and not any(h in entry["message"] for h in HARMLESS):
             problems.append(f"console error: {entry['message'][:160]}")
+    browser.execute_script("window.folded.forEach(d => d.open = false);")  # the screenshot shows the page as served
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     browser.set_window_size(WIDTH, min(found["height"], 12_000))

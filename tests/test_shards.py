@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 VOLATILE = {"seconds", "finished_at"}  # when and how fast a unit ran; everything else must match exactly
 
 
@@ -21,6 +23,7 @@ def stored(results):
     return {json.dumps(r["key"], sort_keys=True): {k: v for k, v in r.items() if k not in VOLATILE} for r in records}
 
 
+@pytest.mark.slow
 def test_two_shard_stores_merged_equal_one_process_unit_for_unit(tmp_path, monkeypatch, capsys):
     from weightsharing import cli
 

@@ -142,7 +142,9 @@ def test_every_verdict_rests_on_enough_trials(budget):
     assert all(t >= 3 for _, trials in b.image_trials for t in trials)
     assert all(t >= 3 for _, t in b.fgsm_trials) and b.text_protocol_trials >= 3
     seeds = {Z.hash_seed("mnist", 100, 0), Z.hash_seed("mnist", 100, 1), Z.hash_seed("cifar10", 100, 0)}
-    assert len(seeds) == 3 and Z.hash_seed("mnist", 100, 0) == Z.hash_seed("mnist", 100, 0)
+    assert len(seeds) == 3
+    # the stream that trained the stored units, pinned: Python's own hash() of a str would change per process
+    assert Z.hash_seed("mnist", 100, 0) == 1846147653
 
 
 def canonical_key(run):

@@ -400,6 +400,9 @@ def fake_images(dataset: str, budget: Budget, n: int = 2) -> Images:
     return imgs
 
 
+STEP_ALPHA = 8  # the widest model a planned step builds (the cpu budget's)
+
+
 def planned(budget: Budget, store: Store | None = None, datasets: tuple[str, ...] | None = None) -> list[Planned]:
     """Every unit, for `plan`, the cost line of the chapter and the paper-scale tests."""
     from .analysis import FORMULAS
@@ -414,7 +417,9 @@ def planned(budget: Budget, store: Store | None = None, datasets: tuple[str, ...
             return build(run.model, alpha=budget.alpha, classes=CLASSES[run.dataset])
 
         def step(run=run):
-            tiny = replace(budget, epochs=((run.dataset, 1),), batch_size=2)
+            # at most the cpu budget's width: the full width (S-FC is 256 M parameters at alpha = 150) is counted on the
+            # meta device, and a real step of it only takes two minutes to exercise the code a narrow one does
+            tiny = replace(budget, epochs=((run.dataset, 1),), batch_size=2, alpha=min(budget.alpha, STEP_ALPHA))
             imgs = fake_images(run.dataset, tiny)
             one = replace(run, epochs=1) if run.epochs else run
             return train_run(one, permuted(imgs) if run.permuted else imgs, tiny)["test_acc"]
