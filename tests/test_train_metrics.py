@@ -125,3 +125,15 @@ def test_binomial_interval_is_clopper_pearson():
     assert metrics.binomial_interval(0, 10)[0] == 0.0 and metrics.binomial_interval(10, 10)[1] == 1.0
     lo, hi = metrics.binomial_interval(3, 10)
     assert lo < 0.3 < hi and stats.binomtest(3, 10).proportion_ci().low == pytest.approx(lo)
+
+
+def test_failure_rates_count_per_group_with_exact_intervals_and_name_the_seeds():
+    import pandas as pd
+
+    runs = pd.DataFrame({"arm": ["a"] * 4 + ["b"] * 3, "seed": [0, 1, 2, 3, 0, 1, 2], "acc": [0.1, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9]})
+    rows = metrics.failure_rates(runs, ["arm"], runs.acc < 0.5, name="stuck")
+    assert len(rows) == 1  # arm b never failed: left out
+    r = rows[0]
+    assert (r["arm"], r["runs"], r["stuck"], r["rate"], r["stuck_seeds"]) == ("a", 4, 2, 0.5, "0, 2")
+    assert (r["rate_lo"], r["rate_hi"]) == metrics.binomial_interval(2, 4)
+    assert list(r) == ["arm", "runs", "stuck", "rate", "rate_lo", "rate_hi", "stuck_seeds"]

@@ -261,3 +261,19 @@ def binomial_interval(k: int, n: int, *, level: float = 0.95) -> tuple[float, fl
     lo = float(stats.beta.ppf(tail, k, n - k + 1)) if k > 0 else 0.0
     hi = float(stats.beta.ppf(1 - tail, k + 1, n - k)) if k < n else 1.0
     return lo, hi
+
+
+def failure_rates(runs, by: list[str], failed, *, name: str) -> list[dict]:
+    """Per group of `runs` (a DataFrame with a `seed` column) by the columns `by`: how many runs `failed` (a boolean
+    per row), the rate with its exact 95 % interval, and which seeds; groups without a failure are left out. Rows
+    {*by, "runs", name, "rate", "rate_lo", "rate_hi", f"{name}_seeds"}, in the order the groups first appear."""
+    rows = []
+    for keys, g in runs.groupby(by, sort=False):
+        bad = failed[g.index]
+        k = int(bad.sum())
+        if k:
+            lo, hi = binomial_interval(k, len(g))
+            rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))), "runs": len(g), name: k,
+                         "rate": k / len(g), "rate_lo": lo, "rate_hi": hi,
+                         f"{name}_seeds": ", ".join(str(x) for x in sorted(g.seed[bad]))})
+    return rows

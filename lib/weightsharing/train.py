@@ -111,8 +111,8 @@ def fit_replicas(models: list[nn.Module],
 
     Each replica keeps its own parameters (rows of the stacked leaves, stepped in place by its own optimizer),
     optimizer and scheduler, batch order (`generators[r]`, drawn as `fit` draws it) and stopping rule
-    (`on_epoch(r, row)` returning True freezes replica r: no more steps, and its buffers as they were); `evaluate(r,
-    model)` sees replica r as a plain module, its buffers copied out of the stack. Its gradient
+    (`on_epoch(r, row)` returning True freezes replica r: no more steps, and its buffers as they were).
+    `evaluate(r, model)` sees replica r as a plain module, its buffers copied out of the stack. A replica's gradient
     is its own because the stacked loss is the sum of the replicas' mean losses. `data` tensors are (R, n, ...):
     per replica, or one shared tensor expanded (a view, no copy). Returns each replica's rows, as `fit` would.
 
@@ -131,9 +131,9 @@ def fit_replicas(models: list[nn.Module],
     # the stack, while each replica's own optimizer steps its row in place. No copies per step either way.
     params = {}
     for name, _ in models[0].named_parameters():
-        rows = [dict(m.named_parameters())[name] for m in models]
-        params[name] = torch.stack([p.detach() for p in rows]).requires_grad_(True)
-        for r, p in enumerate(rows):
+        per_model = [dict(m.named_parameters())[name] for m in models]
+        params[name] = torch.stack([p.detach() for p in per_model]).requires_grad_(True)
+        for r, p in enumerate(per_model):
             p.data = params[name].data[r]
     own = [[(name, p) for name, p in m.named_parameters()] for m in models]
     if shared:
@@ -161,10 +161,11 @@ def fit_replicas(models: list[nn.Module],
             loss.sum().backward()
             if shared:
                 optimizer.step()
-            for r in [] if shared else active:
-                for name, p in own[r]:
-                    p.grad = params[name].grad[r]
-                optimizers[r].step()
+            else:
+                for r in active:
+                    for name, p in own[r]:
+                        p.grad = params[name].grad[r]
+                    optimizers[r].step()
             total = total + loss.detach() * idx.shape[1]
             if hits is not None:
                 correct = correct + hits

@@ -19,7 +19,7 @@ from torch import nn
 from .. import data, plotting
 from ..bench import StackCase, epoch_steps
 from ..layers import HashedLinear, hash_index, hash_stats
-from ..metrics import (ALPHA, Comparison, binomial_interval, contrast, holm, one_sample, regression_term, test_accuracy,
+from ..metrics import (ALPHA, Comparison, contrast, failure_rates, holm, one_sample, regression_term, test_accuracy,
                        welch)
 from ..verdicts import Finding, finished, judge, leave_one_out, not_run, rules
 from ..planning import Planned
@@ -423,13 +423,9 @@ def stuck_rates(df: pd.DataFrame) -> pd.DataFrame:
         if not len(d):
             continue
         cut = stuck_threshold(df, dataset)
-        for (label, s), g in d.groupby(["label", "sparsity"], sort=False):
-            k = int((g.test_acc < cut).sum())
-            if k:
-                lo, hi = binomial_interval(k, len(g))
-                rows.append({"dataset": dataset, "setting": label, "sparsity": s, "runs": len(g), "stuck": k,
-                             "rate": k / len(g), "rate_lo": lo, "rate_hi": hi, "below": cut,
-                             "stuck_seeds": ", ".join(str(x) for x in sorted(g.seed[g.test_acc < cut]))})
+        for r in failure_rates(d, ["label", "sparsity"], d.test_acc < cut, name="stuck"):
+            seeds = r.pop("stuck_seeds")
+            rows.append({"dataset": dataset, "setting": r.pop("label"), **r, "below": cut, "stuck_seeds": seeds})
     return pd.DataFrame(rows)
 
 

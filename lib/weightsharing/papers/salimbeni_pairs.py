@@ -22,7 +22,7 @@ from ..bench import StackCase, epoch_steps
 from ..errors import UserError
 from ..planning import Planned
 from ..runs import Store, canonical, sweep
-from ..metrics import (ALPHA, binary_accuracy, binomial_interval, binomial_se, equivalence, holm, linear_contrast,
+from ..metrics import (ALPHA, binary_accuracy, binomial_se, equivalence, failure_rates, holm, linear_contrast,
                        one_sample, spread, welch)
 from ..verdicts import Finding, finished, judge, leave_one_out, not_run, rules
 from ..train import columns, fit, fit_replicas, n_params
@@ -579,15 +579,7 @@ def verdicts(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
 def collapse_rates(df: pd.DataFrame) -> pd.DataFrame:
     """Per experiment and model: runs that collapsed (final train accuracy < COLLAPSED) with the exact 95 % interval
     of the rate; models without a collapsed run are left out."""
-    rows = []
-    for (experiment, model), g in df.groupby(["experiment", "model"], sort=False):
-        k = int((g.train_acc < COLLAPSED).sum())
-        if k:
-            lo, hi = binomial_interval(k, len(g))
-            rows.append({"experiment": experiment, "model": model, "runs": len(g), "collapsed": k, "rate": k / len(g),
-                         "rate_lo": lo, "rate_hi": hi,
-                         "collapsed_seeds": ", ".join(str(x) for x in sorted(g.seed[g.train_acc < COLLAPSED]))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(failure_rates(df, ["experiment", "model"], df.train_acc < COLLAPSED, name="collapsed"))
 
 
 def fig5_table(df: pd.DataFrame) -> pd.DataFrame:
