@@ -483,7 +483,7 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     out.append(judge(R["S1"], finding(
         all(c.significant() > 0 for c in al.values()), any(c.diff < 0 and al_holm[a] < ALPHA for a, c in al.items()),
         "; ".join(f"{a} − {COUNTERPART[a]} = {c} (Holm p = {al_holm[a]:.2g})" for a, c in al.items()),
-        {*COUNTERPART, *COUNTERPART.values()})))
+        dict.fromkeys([*COUNTERPART, *COUNTERPART.values()]))))  # ordered: a set's order varies by process
 
     ws = {a: welch(acc[a], acc[b]) for a, b in WS_GAIN.items()}
     weights: dict[str, float] = {}
@@ -495,7 +495,7 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     out.append(judge(R["S2"], finding(
         gap.significant() > 0 and not any(c.significant() < 0 for c in ws.values()), gap.significant() < 0,
         "; ".join(f"{a} − {b} = {ws[a]}" for a, b in WS_GAIN.items()) + f"; mean AL gain − mean WS gain = {gap}",
-        {*COUNTERPART, *COUNTERPART.values(), *WS_GAIN, *WS_GAIN.values()})))
+        dict.fromkeys([*COUNTERPART, *COUNTERPART.values(), *WS_GAIN, *WS_GAIN.values()]))))
 
     means = {m: v.mean() for m, v in acc.items()}
     others = [m for m in acc if m not in ("AL3", "AL4")]
