@@ -42,3 +42,27 @@ def test_the_checker_sees_an_upward_import_even_inside_a_function():
     assert imports_of("def f():\n    from .papers import zhang_locality\n", ("bench",)) == {"papers"}
     assert imports_of("from . import runs, tables\nfrom .layers import X\n", ("synthesis",)) == {"runs", "tables", "layers"}
     assert imports_of("from ...bench import interleaved\n", ("papers", "zhang_locality", "speed")) == {"bench"}
+
+
+@pytest.mark.parametrize("slug", ["zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets",
+                                  "neyshabur_betalasso"])
+def test_every_paper_offers_the_drivers_one_interface(slug):
+    import inspect
+
+    from weightsharing.papers import Paper, paper
+
+    module = paper(slug)
+    assert isinstance(module, Paper) and module.SLUG == slug and set(module.BUDGETS) == {"smoke", "cpu", "paper"}
+    assert "device" in inspect.signature(module.train).parameters
+    assert list(inspect.signature(module.planned).parameters)[:2] == ["budget", "store"]
+
+
+def test_a_module_missing_part_of_the_interface_is_not_a_paper():
+    from types import SimpleNamespace
+
+    from weightsharing.papers import Paper
+
+    parts = dict(SLUG="x", REVISION=1, DATA=(), BUDGETS={}, train=lambda *a, **k: None, planned=lambda *a: [],
+                 ladder_rows=lambda tables: [])
+    assert isinstance(SimpleNamespace(**parts), Paper)
+    assert not isinstance(SimpleNamespace(**{k: v for k, v in parts.items() if k != "ladder_rows"}), Paper)

@@ -1,14 +1,37 @@
-"""One module per paper: its models, budgets, sweeps and claims. The registry maps notebook slugs to modules."""
+"""One module per paper: its models, budgets, sweeps and claims. The registry maps notebook slugs to modules, and
+`Paper` is what every one of them offers the drivers (the CLI, the notebook helper, the synthesis page)."""
+from __future__ import annotations
+
 from importlib import import_module
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import UserError
+
+
+@runtime_checkable
+class Paper(Protocol):
+    """A paper's module (a package's __init__) as the drivers read it."""
+
+    SLUG: str                   # the notebook's name and the results folder
+    REVISION: int               # bumped whenever a change alters the chapter's results (part of every unit key)
+    DATA: tuple[str, ...]       # datasets a run needs, checked before anything starts
+    BUDGETS: dict[str, Any]     # smoke, cpu, paper
+
+    def train(self, budget: Any, store: Any, *, device: str = "cpu") -> Any:
+        """Every unit of `budget` through the store (what a shard runs)."""
+
+    def planned(self, budget: Any, store: Any = None) -> list:
+        """Every unit as `planning.Planned`, for `plan`, the cost line and the paper-scale tests."""
+
+    def ladder_rows(self, tables: dict) -> list[dict]:
+        """This chapter's rows of the synthesis page's ladder of inductive bias."""
 
 # Every slug of the book (DESIGN.md); a slug maps to its module once its chapter exists.
 PLANNED = ("zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")
 IMPLEMENTED = ("zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")
 
 
-def paper(slug: str):
+def paper(slug: str) -> Paper:
     if slug not in IMPLEMENTED:
         planned = f" ({slug} is planned but has no chapter yet)" if slug in PLANNED else ""
         raise UserError(f"unknown notebook {slug!r}{planned}: choose one of {', '.join(IMPLEMENTED)}")
