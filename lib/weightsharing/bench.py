@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import HashedLinear, LocallyConnected2d, hash_index
+from .layers import HashedLinear, LocallyConnected2d, hash_index, plan_tile
 
 
 class PositionLoop(nn.Module):
@@ -148,8 +148,9 @@ def lc_backends(*, rounds: int = 15, shapes: dict | None = None) -> list[dict]:
         conv = nn.Conv2d(cin, cout, k, stride=stride, padding=pad)
         make = lambda **kw: LocallyConnected2d(cin, cout, in_size=size, kernel_size=k, stride=stride, padding=pad, **kw)
         auto = make()
-        tile = f"masked, tile {auto.tile[0]}×{auto.tile[1]}"
-        layers = {"Conv2d": conv, "unfold": make(backend="unfold"), tile: make(backend="masked", tile=auto.tile)}
+        best = plan_tile(auto)  # the tile "auto" would use, were the layer skinny
+        tile = f"masked, tile {best[0]}×{best[1]}"
+        layers = {"Conv2d": conv, "unfold": make(backend="unfold"), tile: make(backend="masked", tile=best)}
         pairs = {n: _forward_backward(m, x) for n, m in layers.items()}
         res = interleaved({n: p[0] for n, p in pairs.items()}, baseline="Conv2d", rounds=rounds,
                           resets={n: p[1] for n, p in pairs.items()})

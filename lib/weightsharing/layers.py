@@ -89,11 +89,14 @@ class LocallyConnected2d(nn.Module):
         fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
         self.weight = nn.Parameter(torch.empty(positions, out_channels, fan_in))
         self.bias = nn.Parameter(torch.empty(positions, out_channels)) if bias else None
-        if backend == "auto":
-            tile = plan_tile(self)
         self.backend = backend
-        self.tile = None if backend == "unfold" else tuple(min(t, n) for t, n in zip(_pair(tile or self.out_size), self.out_size))
-        if backend != "unfold":
+        # the masked tiling exists only where a batch can run masked: "auto" picks it for skinny layers alone, and the
+        # block index costs two weights' worth of memory
+        masked = backend == "masked" or (backend == "auto" and out_channels < _SKINNY_CHANNELS)
+        if backend == "auto" and masked:
+            tile = plan_tile(self)
+        self.tile = tuple(min(t, n) for t, n in zip(_pair(tile or self.out_size), self.out_size)) if masked else None
+        if masked:
             self.register_buffer("block_index", self._block_index(), persistent=False)
         self.reset_parameters()
 
