@@ -263,7 +263,8 @@ def experiments(budget: Budget) -> dict[str, tuple[Protocol, tuple[Arm, ...]]]:
 
 
 def unit_key(arm: Arm, protocol: Protocol, budget: Budget, seed: int) -> dict:
-    return {"rev": STACKED_REVISION if arm.kind in STACKED_KINDS else REVISION, **arm.config(), **asdict(protocol), "n_pairs": budget.n_pairs, "epochs": budget.epochs,
+    rev = STACKED_REVISION if arm.kind in STACKED_KINDS else REVISION
+    return {"rev": rev, **arm.config(), **asdict(protocol), "n_pairs": budget.n_pairs, "epochs": budget.epochs,
             "batch_size": budget.batch_size, "seed": seed}
 
 
