@@ -96,3 +96,12 @@ def test_balanced_subset_takes_k_per_class_or_the_whole_class():
     assert len(torch.unique(idx)) == len(idx)
     again = data.balanced_subset(y, 5, generator=torch.Generator().manual_seed(0))
     assert torch.equal(idx, again)
+
+
+def test_latest_keeps_one_value_and_remakes_it_only_for_another_key():
+    made = []
+    latest = data.Latest()
+    get = lambda key: latest(key, lambda: made.append(key) or f"tensors of {key}")
+    assert [get("mnist"), get("mnist"), get("cifar10"), get("mnist")] == [
+        "tensors of mnist", "tensors of mnist", "tensors of cifar10", "tensors of mnist"]
+    assert made == ["mnist", "cifar10", "mnist"]  # one in memory at a time

@@ -11,6 +11,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Hashable
 
 import numpy as np
 import torch
@@ -145,3 +146,20 @@ def to_float(x: torch.Tensor, *, center: bool = True) -> torch.Tensor:
     """uint8 -> float in [-1, 1] (center) or [0, 1]."""
     x = x.float() / 255
     return (x - 0.5) / 0.5 if center else x
+
+
+
+class Latest:
+    """The last value made, by key: one dataset's tensors in memory at a time, made again only when a sweep moves on
+    to another dataset (or another subset of it). `latest(key, make)` returns the value for `key`, calling `make()`
+    if the last one was for another key."""
+
+    def __init__(self):
+        self._key: Hashable = None
+        self._value: Any = None
+
+    def __call__(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        if self._value is None or key != self._key:
+            self._value = None  # dropped before the next is made, so that two datasets never share the memory
+            self._value, self._key = make(), key
+        return self._value

@@ -273,14 +273,10 @@ def describe(run: Run, r: dict) -> str:
 
 def train(budget: Budget, store: Store, *, device: str = "cpu") -> list[dict | None]:
     """Every unit of the budget through the store (a sharded store trains only its own); records in plan order."""
-    tensors = {}
+    tensors = data.Latest()
 
     def train_one(run):
-        cache_key = (run.dataset, run.grid)
-        if cache_key not in tensors:
-            tensors.clear()
-            tensors[cache_key] = load_flat(run.dataset, run.grid)
-        return train_run(run, tensors[cache_key], budget, device)
+        return train_run(run, tensors((run.dataset, run.grid), lambda: load_flat(run.dataset, run.grid)), budget, device)
 
     return sweep(store, plan(budget), key=lambda run: run.key(budget), run=train_one, describe=describe)
 

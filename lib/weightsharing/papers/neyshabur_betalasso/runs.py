@@ -326,14 +326,11 @@ def train_run(run: Run, imgs: Images, budget: Budget, device: str = "cpu") -> di
 
 def run_all(budget: Budget, store: Store, datasets: tuple[str, ...], *, device: str = "cpu") -> tuple[list[Run], list[dict]]:
     runs = plan(budget, datasets)
-    cache: dict = {}
+    images = data.Latest()
 
     def train(run: Run) -> dict:
         b = run.budget(budget)
-        if (run.dataset, b.train) not in cache:
-            cache.clear()
-            cache[run.dataset, b.train] = prepare(run.dataset, b, device)
-        imgs = cache[run.dataset, b.train]
+        imgs = images((run.dataset, b.train), lambda: prepare(run.dataset, b, device))
         return train_run(run, permuted(imgs) if run.permuted else imgs, budget, device)
 
     def describe(run: Run, r: dict) -> str:

@@ -229,13 +229,10 @@ def image_runs(budget: Budget) -> list[ImageRun]:
 
 
 def sweep_images(budget: Budget, store: Store, *, device: str = "cpu") -> list[dict | None]:
-    tensors = {}
+    tensors = data.Latest()
 
     def train(run):
-        if run.dataset not in tensors:
-            tensors.clear()  # one dataset in memory at a time
-            tensors[run.dataset] = prepare(data.load(run.dataset), budget.test_images)
-        return train_image(run, tensors[run.dataset], device)
+        return train_image(run, tensors(run.dataset, lambda: prepare(data.load(run.dataset), budget.test_images)), device)
 
     def describe(run, r):
         k = "full" if run.per_class == FULL else run.per_class
