@@ -6,7 +6,6 @@ the machine that built the book, and a console error. Saves a screenshot of ever
 """
 from __future__ import annotations
 
-import functools
 import http.server
 import re
 import shutil

@@ -265,7 +265,7 @@ def epoch_steps(build: Callable[[int], nn.Module], optimizer: Callable, loss: Ca
     alone = build(0)
     alone_opt = optimizer(alone.parameters())
     seeds = [build(r) for r in range(replicas)]
-    seeds_opt = (lambda stacked: optimizer(stacked)) if shared else [optimizer(m.parameters()) for m in seeds]
+    seeds_opt = optimizer if shared else [optimizer(m.parameters()) for m in seeds]
     stacked = tuple(t.expand(replicas, *t.shape) for t in data)
     gen = lambda r: torch.Generator().manual_seed(r)
 

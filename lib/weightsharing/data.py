@@ -155,11 +155,11 @@ class Latest:
     if the last one was for another key."""
 
     def __init__(self):
-        self._key: Hashable = None
+        self._key: Hashable = object()  # equal to no key
         self._value: Any = None
 
     def __call__(self, key: Hashable, make: Callable[[], Any]) -> Any:
-        if self._value is None or key != self._key:
+        if key != self._key:
             self._value = None  # dropped before the next is made, so that two datasets never share the memory
             self._value, self._key = make(), key
         return self._value

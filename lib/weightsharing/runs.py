@@ -354,6 +354,7 @@ def sweep(store: Store, plan: list[T], *, key: Callable[[T], dict], run: Callabl
     records, reused, left = {}, 0, 0
     width = len(str(len(units)))
     index = {k: i for i, k in enumerate(units, 1)}
+    stack_of = {k: canonical(stack(item)) for k, item in units.items()} if stack else {}
     for k, item in units.items():
         if k in records:
             continue
@@ -366,9 +367,8 @@ def sweep(store: Store, plan: list[T], *, key: Callable[[T], dict], run: Callabl
         if stack is None:
             batch = {k: item}
         else:
-            mine = canonical(stack(item))
             batch = {j: other for j, other in units.items()
-                     if j not in records and j not in store.records and canonical(stack(other)) == mine}
+                     if j not in records and j not in store.records and stack_of[j] == stack_of[k]}
         trained = (store.run_stack([key(i) for i in batch.values()], lambda: run_stack(list(batch.values())))
                    if stack is not None else [store.run(key(item), lambda: run(item))])
         for (j, other), record in zip(batch.items(), trained):

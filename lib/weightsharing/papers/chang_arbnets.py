@@ -218,6 +218,12 @@ def load_flat(dataset: str, grid: Grid) -> tuple[torch.Tensor, ...]:
     return ((x_train - mean) / std).flatten(1), y_train, ((x_test - mean) / std).flatten(1), ds.y_test[:grid.test]
 
 
+def loss_and_hits(m, batch):
+    """Cross-entropy of a batch and its number of correct predictions (the plateau schedule reads train accuracy)."""
+    logits = m(batch[0])
+    return F.cross_entropy(logits, batch[1]), (logits.argmax(-1) == batch[1]).sum()
+
+
 def train_run(run: Run, tensors: tuple[torch.Tensor, ...], budget: Budget, device: str = "cpu") -> dict:
     x_train, y_train, x_test, y_test = (t.to(device) for t in tensors)
     g = run.grid
@@ -235,11 +241,7 @@ def train_run(run: Run, tensors: tuple[torch.Tensor, ...], budget: Budget, devic
             decays.append(row["epoch"])
         return len(decays) >= 3
 
-    def loss_fn(m, batch):
-        logits = m(batch[0])
-        return F.cross_entropy(logits, batch[1]), (logits.argmax(-1) == batch[1]).sum()
-
-    history = fit(model, opt, loss_fn, (x_train, y_train), epochs=g.epochs, batch_size=budget.batch_size,
+    history = fit(model, opt, loss_and_hits, (x_train, y_train), epochs=g.epochs, batch_size=budget.batch_size,
                   generator=torch.Generator().manual_seed(run.seed), on_epoch=on_epoch)
     test_acc = test_accuracy(model, x_test, y_test, batch_size=2000)
     layers = model.hash_stats()
@@ -253,14 +255,10 @@ def stack_cases() -> list[StackCase]:
     chapter trains seeds alone: stacked, whole epochs of `train_run`'s loop measured 1.1-1.2x, under 1.3x."""
     def steps(n, g):
         x, y = torch.randn(128 * n, 784, generator=g), torch.randint(0, 10, (128 * n,), generator=g)
-
-        def loss(m, b):
-            logits = m(b[0])
-            return F.cross_entropy(logits, b[1]), (logits.argmax(-1) == b[1]).sum()
-
         return epoch_steps(lambda r: ArbNet(sizes=(784, 200, 200, 10), hash=Hash("uniform"), table_size=997, sparsity=0.5,
                                             seed=r),
-                           lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), loss, (x, y), 128, 5, shared=False)
+                           lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), loss_and_hits, (x, y), 128, 5,
+                           shared=False)
 
     return [StackCase("Chang MNIST ArbNet (uniform)", 128, 5, False, steps)]
 
@@ -716,4 +714,5 @@ def ladder_rows(tables: dict) -> list[dict]:
     {"rung", "setting", "model", "accuracy" (%), "heading" (the section it comes from)}."""
     return [{"rung": LADDER[r["label"]], "setting": r["dataset"],
              "model": r["label"] + (f", s = {r['sparsity']:g}" if r["sparsity"] else ""), "accuracy": 100 * r["mean"],
-             "heading": "The runs"} for r in tables.get("settings", []) if r["label"] in LADDER and r["sparsity"] in (0.0, 0.1) and pd.notna(r["mean"])]
+             "heading": "The runs"} for r in tables.get("settings", [])
+            if r["label"] in LADDER and r["sparsity"] in (0.0, 0.1) and pd.notna(r["mean"])]

@@ -379,9 +379,9 @@ def train(budget: Budget, store: Store, *, device: str = "cpu", mnist: data.Data
         _, arm, protocol, _ = items[0]
         return train_stack(arm, protocol, budget, [i[3] for i in items], pairs=[pairs_for(i) for i in items], device=device)
 
-    def stack(item):  # a flat arm's seeds stay apart: their key is their own
-        _, arm, protocol, seed = item
-        return {**arm.config(), **asdict(protocol), **({} if arm.kind in STACKED_KINDS else {"seed": seed})}
+    def stack(item):  # the unit's key without its seed; a flat arm's seeds stay apart, so its key is its own
+        key = item_key(item, budget)
+        return {k: v for k, v in key.items() if k != "seed"} if item[1].kind in STACKED_KINDS else key
 
     def describe(item, record):
         _, arm, protocol, seed = item

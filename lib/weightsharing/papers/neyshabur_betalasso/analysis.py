@@ -15,7 +15,7 @@ import torch
 from ...metrics import ALPHA, equivalence, holm, linear_contrast, one_sample, welch
 from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
 from . import ladder
-from .runs import CLASSES, SLUG
+from .runs import SLUG
 from .models import (MODELS, build, dense_counts, layer1_reference_counts, matched_width, s_fc_params,
                      three_fc_params, trainable)
 

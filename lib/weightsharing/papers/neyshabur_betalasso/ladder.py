@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from ...metrics import ALPHA, Comparison, linear_contrast, welch

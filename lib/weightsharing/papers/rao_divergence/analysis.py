@@ -254,11 +254,12 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
 
     got = have("L")
     if got:
-        gap = one_sample([per[s]["L"][1]["val_acc"] - per[s]["L"][1]["test_acc"] for s in got])
+        # its own name: `gap` above is the train − validation gap the overfit closures read
+        leak = one_sample([per[s]["L"][1]["val_acc"] - per[s]["L"][1]["test_acc"] for s in got])
         counts = per[got[0]]["L"][1]["leak_counts"]
         out.append(judge(R["R9"], finding(
-            equivalence(gap, 0.01).equivalent, gap.p_above(0.01) < ALPHA,
-            f"leak ablation FCN, validation on the code's split − official test: {_pts_eq(equivalence(gap, 0.01))}; "
+            equivalence(leak, 0.01).equivalent, leak.p_above(0.01) < ALPHA,
+            f"leak ablation FCN, validation on the code's split − official test: {_pts_eq(equivalence(leak, 0.01))}; "
             f"seed {got[0]}: {counts['val_in_either_train']} of {counts['val_rows']} validation rows were training rows",
             len(got), check=False)))
     else:
