@@ -25,6 +25,6 @@ def results(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def built_book() -> Path:
     """The HTML book built once per session with `jupyter-book build -W` into _build/ (what `make book` makes)."""
-    from weightsharing import cli, runs
+    from weightsharing import cli, paths
 
-    return cli.build(runs.repo_root())
+    return cli.build(paths.repo_root())

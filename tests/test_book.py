@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from weightsharing import cli, runs, verdicts
+from weightsharing import cli, paths, verdicts
 
-ROOT = runs.repo_root()
+ROOT = paths.repo_root()
 CHAPTERS = cli.toc_notebooks(ROOT)
 
 
@@ -70,7 +70,7 @@ def test_committed_results_are_strict_json_that_any_reader_loads():
     def refuse(token):
         raise ValueError(f"{token} is not JSON")
 
-    results = runs.repo_root() / "book" / "results"
+    results = paths.repo_root() / "book" / "results"
     files = sorted([*results.glob("*/cpu/runs.jsonl"), *results.glob("*/cpu/summary.json")])
     assert len(files) >= 10  # runs.jsonl and summary.json of the five chapters
     for path in files:
@@ -82,10 +82,11 @@ def test_committed_results_are_strict_json_that_any_reader_loads():
 
 @pytest.mark.parametrize("name", [n for n in CHAPTERS if n not in cli.AUXILIARY])
 def test_each_chapter_puts_its_own_models_on_the_synthesis_ladder(name):
+    from importlib import import_module
+
     from weightsharing import synthesis
-    from weightsharing.papers import paper
 
     tables = json.loads((ROOT / "book" / "results" / name / "cpu" / "summary.json").read_text())["tables"]
-    rows = paper(name).ladder_rows(tables)
+    rows = import_module(f"weightsharing.papers.{name}.analysis").ladder_rows(tables)
     assert rows and rows == tables["ladder"]  # what the page reads is what the chapter's module computes
     assert {r["rung"] for r in rows} <= set(synthesis.RUNGS) and all(0 <= r["accuracy"] <= 100 for r in rows)

@@ -14,9 +14,9 @@ import urllib.parse
 
 import pytest
 
-from weightsharing import cli, runs
+from weightsharing import cli, paths
 
-ROOT = runs.repo_root()
+ROOT = paths.repo_root()
 PAGES = ["intro"] + cli.toc_notebooks(ROOT) + ["references"]
 WIDTH = 1280
 INSTALL = "install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; make test does it)"

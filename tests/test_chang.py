@@ -4,50 +4,50 @@ import pandas as pd
 import pytest
 import torch
 
-from weightsharing.papers import chang_arbnets as C
+from weightsharing.papers.chang_arbnets import analysis as A, models as M, runs as R
 
 MNIST = (784, 200, 200, 10)
 CIFAR_CPU = (3072,) + (512,) * 5 + (10,)
 
 
 @pytest.mark.parametrize("sizes,hash_,table,params", [
-    (MNIST, C.Hash("uniform"), 997, 4_221), (MNIST, C.Hash("dense"), 997, 200_030),
-    (CIFAR_CPU, C.Hash("uniform"), 10_007, 67_752), (CIFAR_CPU, C.Hash("dense"), 10_007, 2_634_270)])
+    (MNIST, M.Hash("uniform"), 997, 4_221), (MNIST, M.Hash("dense"), 997, 200_030),
+    (CIFAR_CPU, M.Hash("uniform"), 10_007, 67_752), (CIFAR_CPU, M.Hash("dense"), 10_007, 2_634_270)])
 def test_parameter_counts_match_the_spec(sizes, hash_, table, params):
-    net = C.ArbNet(sizes=sizes, hash=hash_, table_size=table, sparsity=0.1, seed=0)
+    net = M.ArbNet(sizes=sizes, hash=hash_, table_size=table, sparsity=0.1, seed=0)
     assert sum(p.numel() for p in net.parameters()) == params
     assert net(torch.randn(4, sizes[0])).shape == (4, 10)
 
 
 def test_the_seed_pairs_settings_on_the_same_zero_mask():
-    a = C.ArbNet(sizes=MNIST, hash=C.Hash("uniform"), table_size=997, sparsity=0.5, seed=3)
-    b = C.ArbNet(sizes=MNIST, hash=C.Hash("dirichlet", alpha=1.0), table_size=997, sparsity=0.5, seed=3)
+    a = M.ArbNet(sizes=MNIST, hash=M.Hash("uniform"), table_size=997, sparsity=0.5, seed=3)
+    b = M.ArbNet(sizes=MNIST, hash=M.Hash("dirichlet", alpha=1.0), table_size=997, sparsity=0.5, seed=3)
     for ia, ib in zip(a.indices, b.indices):
         assert torch.equal(ia == 997, ib == 997)
 
 
 @pytest.mark.parametrize("alpha,lo,hi", [(1e-3, 0.0, 2.0), (1e-1, 4.6, 5.4), (100, 6.85, 6.905)])
 def test_entropy_landscape_of_the_spec(alpha, lo, hi):
-    net = C.ArbNet(sizes=MNIST, hash=C.Hash("dirichlet", alpha=alpha), table_size=997, sparsity=0.1, seed=0)
+    net = M.ArbNet(sizes=MNIST, hash=M.Hash("dirichlet", alpha=alpha), table_size=997, sparsity=0.1, seed=0)
     assert lo < net.hash_stats()[0]["entropy"] < hi
 
 
 def test_network_entropy_weights_layers_by_their_nonzero_counts():
     layers = [{"entropy": 6.0, "nonzero": 300}, {"entropy": 3.0, "nonzero": 100}]
-    assert C.network_entropy(layers) == pytest.approx(5.25)
+    assert M.network_entropy(layers) == pytest.approx(5.25)
 
 
 def test_arbnet_identities_hold():
-    assert max(C.arbnet_checks().values()) < 1e-5
+    assert max(M.arbnet_checks().values()) < 1e-5
 
 
 def test_training_stops_after_three_decays_and_logs_train_accuracy():
-    grid = C.Grid(width=16, depth=1, train=256, test=64, table_size=97, sparsities=(0.5,), alphas=(), radii=(),
+    grid = R.Grid(width=16, depth=1, train=256, test=64, table_size=97, sparsities=(0.5,), alphas=(), radii=(),
                   seeds=1, epochs=40)
-    budget = C.Budget(mnist=grid, cifar10=grid, e4_sparsities=(), e4b=(), lr=0.1)
+    budget = R.Budget(mnist=grid, cifar10=grid, e4_sparsities=(), e4b=(), lr=0.1)
     x = torch.randn(256, 20)
     y = torch.full((256,), 3)  # one class: training accuracy saturates at 1, then plateaus
-    out = C.train_run(C.Run("E2-E3", "mnist", C.Hash("uniform"), 0.5, 97, 0, grid), (x, y, x[:64], y[:64]), budget)
+    out = R.train_run(R.Run("E2-E3", "mnist", M.Hash("uniform"), 0.5, 97, 0, grid), (x, y, x[:64], y[:64]), budget)
     assert len(out["decayed_after_epochs"]) == 3 and out["epochs_run"] == out["decayed_after_epochs"][-1] < 40
     assert out["lr"][-1] == pytest.approx(1e-3) and len(out["train_acc"]) == out["epochs_run"]
     assert out["train_acc"][-1] == 1.0 and out["test_acc"] == 1.0
@@ -75,7 +75,7 @@ def fake(acc_by_alpha: dict[float, dict[float, float]], drop: dict[float, float]
 
 
 def verdicts(df):
-    return {c["id"]: c["verdict"] for c in C.claims(df, {"check": 0.0})}
+    return {c["id"]: c["verdict"] for c in A.claims(df, {"check": 0.0})}
 
 
 def test_claims_hold_on_data_shaped_like_the_paper():
@@ -113,5 +113,5 @@ def test_c3_has_a_branch_for_the_reversed_pattern():
 @pytest.mark.parametrize("budget", ["cpu", "paper"])
 def test_every_setting_has_enough_seeds(budget):
     """The floors of issue 9: 5 seeds per MNIST setting, 3 per CIFAR-10 setting."""
-    b = C.BUDGETS[budget]
+    b = R.BUDGETS[budget]
     assert b.mnist.seeds >= 5 and b.cifar10.seeds >= 3

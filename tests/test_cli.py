@@ -45,7 +45,7 @@ def test_status_without_results_says_what_to_do(results, run):
 
 
 def test_toc_lists_the_notebooks_in_book_order():
-    names = cli.toc_notebooks(cli.runs.repo_root())
+    names = cli.toc_notebooks(cli.repo_root())
     assert names == ["synthesis", "zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets",
                      "neyshabur_betalasso", "status"]  # the synthesis is the front door; `book` runs it after the chapters
 
@@ -71,7 +71,7 @@ def snapshot(*folders):
 @pytest.mark.parametrize("case", BAD_INPUTS)
 def test_each_bad_input_is_one_line_exit_2_and_writes_nothing(case, results, run):
     args, words = BAD_INPUTS[case]
-    book = cli.runs.repo_root() / "book"
+    book = cli.repo_root() / "book"
     before = snapshot(results, book)
     done = run(*args)
     assert done.returncode == 2, done.stderr
@@ -97,7 +97,7 @@ def test_a_damaged_data_file_stops_the_run_before_any_kernel(tmp_path, monkeypat
 
 
 def test_readme_lists_every_bad_input_the_tests_run():
-    readme = (cli.runs.repo_root() / "README.md").read_text()
+    readme = (cli.repo_root() / "README.md").read_text()
     for args, words in BAD_INPUTS.values():
         assert " ".join(args) in readme and words in readme
 

@@ -53,7 +53,8 @@ def test_every_paper_offers_the_drivers_one_interface(slug):
 
     module = paper(slug)
     assert isinstance(module, Paper) and module.SLUG == slug and set(module.BUDGETS) == {"smoke", "cpu", "paper"}
-    assert "device" in inspect.signature(module.train).parameters
+    assert list(inspect.signature(module.train).parameters) == ["ctx"]
+    assert list(inspect.signature(module.run).parameters) == ["ctx"]
     assert list(inspect.signature(module.planned).parameters)[:2] == ["budget", "store"]
 
 
@@ -62,7 +63,7 @@ def test_a_module_missing_part_of_the_interface_is_not_a_paper():
 
     from weightsharing.papers import Paper
 
-    parts = dict(SLUG="x", REVISION=1, DATA=(), BUDGETS={}, train=lambda *a, **k: None, planned=lambda *a: [],
-                 ladder_rows=lambda tables: [])
+    parts = dict(SLUG="x", REVISION=1, DATA=(), BUDGETS={}, train=lambda ctx: None, run=lambda ctx: None,
+                 planned=lambda *a: [])
     assert isinstance(SimpleNamespace(**parts), Paper)
-    assert not isinstance(SimpleNamespace(**{k: v for k, v in parts.items() if k != "ladder_rows"}), Paper)
+    assert not isinstance(SimpleNamespace(**{k: v for k, v in parts.items() if k != "run"}), Paper)

@@ -46,11 +46,11 @@ def test_plan_estimates_are_positive_and_count_each_unit_once(slug):
 
 def test_forward_macs_count_a_shared_branch_once_per_image():
     from weightsharing.planning import model_macs as forward_macs
-    from weightsharing.papers import salimbeni_pairs as S
+    from weightsharing.papers.salimbeni_pairs import models as M
 
     mlp = 196 * 1000 + 1000 * 10
     head = 20 * 15 + 15 * 1
-    assert forward_macs(S.ARMS["WS2"].build(), (2, 14, 14)) == 2 * mlp + head  # one branch, both images
-    assert forward_macs(S.ARMS["FCNN3"].build(), (2, 14, 14)) == 2 * mlp + head  # two branches, one image each
+    assert forward_macs(M.ARMS["WS2"].build(), (2, 14, 14)) == 2 * mlp + head  # one branch, both images
+    assert forward_macs(M.ARMS["FCNN3"].build(), (2, 14, 14)) == 2 * mlp + head  # two branches, one image each
     conv = 5 * 9 * 12 * 12 + 8 * 5 * 9 * 10 * 10 + 800 * 200 + 200 * 10
-    assert forward_macs(S.ARMS["WS3"].build(), (2, 14, 14)) == 2 * conv + head
+    assert forward_macs(M.ARMS["WS3"].build(), (2, 14, 14)) == 2 * conv + head

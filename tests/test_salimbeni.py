@@ -4,28 +4,29 @@ import pytest
 import torch
 
 from weightsharing.errors import UserError
-from weightsharing.papers import salimbeni_pairs as S
+from weightsharing.papers.salimbeni_pairs import analysis as A, models as M, runs as R
+from weightsharing.train import n_params
 
-SPEC_PARAMS = S.SPEC_PARAMS
+SPEC_PARAMS = M.SPEC_PARAMS
 
 
 def all_arms():
-    arms = {a.name: a for a in S.TABLE1}
-    arms.update({a.name: a for panel in S.FIG5.values() for a in panel})
-    arms.update({a.name: a for a, _ in S.SENSITIVITY})
+    arms = {a.name: a for a in M.TABLE1}
+    arms.update({a.name: a for panel in M.FIG5.values() for a in panel})
+    arms.update({a.name: a for a, _ in M.SENSITIVITY})
     return arms
 
 
 @pytest.mark.parametrize("name", SPEC_PARAMS)
 def test_parameter_counts_match_the_spec(name):
-    assert S.n_params(all_arms()[name].build()) == SPEC_PARAMS[name]
+    assert n_params(all_arms()[name].build()) == SPEC_PARAMS[name]
 
 
 @pytest.mark.parametrize("branch", ["mlp", "cnn"])
 def test_shared_branch_equals_two_separate_branches_with_equal_weights(branch):
     torch.manual_seed(0)
-    shared = S.PairNet(branch=branch, shared=True, hidden=32)
-    separate = S.PairNet(branch=branch, shared=False, hidden=32)
+    shared = M.PairNet(branch=branch, shared=True, hidden=32)
+    separate = M.PairNet(branch=branch, shared=False, hidden=32)
     for b in separate.branches:
         b.load_state_dict(shared.branches[0].state_dict())
     separate.head.load_state_dict(shared.head.state_dict())
@@ -37,7 +38,7 @@ def test_shared_branch_equals_two_separate_branches_with_equal_weights(branch):
 
 
 def test_shared_branch_sees_each_image_in_its_own_slot():
-    net = S.PairNet(branch="mlp", shared=True, hidden=8)
+    net = M.PairNet(branch="mlp", shared=True, hidden=8)
     x = torch.rand(3, 2, 14, 14)
     _, digits = net(x)
     torch.testing.assert_close(digits[:, 1], net.branches[0](x[:, 1:]))
@@ -45,38 +46,38 @@ def test_shared_branch_sees_each_image_in_its_own_slot():
 
 def test_auxiliary_loss_is_bce_plus_two_cross_entropies():
     torch.manual_seed(1)
-    net = S.PairNet(branch="mlp", shared=False, hidden=16)
+    net = M.PairNet(branch="mlp", shared=False, hidden=16)
     x, t, c = torch.rand(6, 2, 14, 14), torch.randint(0, 2, (6,)), torch.randint(0, 10, (6, 2))
     prob, digits = net(x)
     bce = -(t * prob.log() + (1 - t) * (1 - prob).log()).mean()
     ce = sum(-(digits[:, i].log_softmax(-1).gather(1, c[:, i:i + 1])).mean() for i in range(2))
-    torch.testing.assert_close(S.loss_fn(True)(net, (x, t, c)), bce + ce)
-    torch.testing.assert_close(S.loss_fn(False)(net, (x, t, c)), bce)
+    torch.testing.assert_close(R.loss_fn(True)(net, (x, t, c)), bce + ce)
+    torch.testing.assert_close(R.loss_fn(False)(net, (x, t, c)), bce)
 
 
 def test_runs_shared_between_experiments_have_one_key():
-    budget = S.BUDGETS["cpu"]
-    fig5_fcnn3 = next(a for a in S.FIG5["FCNN3 width"] if a.name == "FCNN3 n=1000")
-    same = S.unit_key(fig5_fcnn3, S.AUTHORS, budget, 3) == S.unit_key(S.ARMS["FCNN3"], S.AUTHORS, budget, 3)
-    other_lr = S.unit_key(S.SENSITIVITY[1][0], S.AUTHORS, budget, 3) != S.unit_key(S.ARMS["FCNN3"], S.AUTHORS, budget, 3)
+    budget = R.BUDGETS["cpu"]
+    fig5_fcnn3 = next(a for a in M.FIG5["FCNN3 width"] if a.name == "FCNN3 n=1000")
+    same = R.unit_key(fig5_fcnn3, R.AUTHORS, budget, 3) == R.unit_key(M.ARMS["FCNN3"], R.AUTHORS, budget, 3)
+    other_lr = R.unit_key(M.SENSITIVITY[1][0], R.AUTHORS, budget, 3) != R.unit_key(M.ARMS["FCNN3"], R.AUTHORS, budget, 3)
     assert same and other_lr
-    assert S.unit_key(S.ARMS["AL3"], S.AUTHORS, budget, 0)["rev"] == S.STACKED_REVISION
-    assert S.unit_key(S.ARMS["FCNN1"], S.AUTHORS, budget, 0)["rev"] == S.REVISION
+    assert R.unit_key(M.ARMS["AL3"], R.AUTHORS, budget, 0)["rev"] == R.STACKED_REVISION
+    assert R.unit_key(M.ARMS["FCNN1"], R.AUTHORS, budget, 0)["rev"] == R.REVISION
 
 
 def test_cpu_budget_is_the_papers_protocol():
-    b = S.BUDGETS["cpu"]
+    b = R.BUDGETS["cpu"]
     assert (b.n_pairs, b.runs, b.epochs, b.batch_size) == (1000, 10, 25, 20)
-    assert sum(len(arms) for _, arms in S.experiments(b).values()) == 9 + 11 + 3 + 4  # + E6b, pairs redrawn
+    assert sum(len(arms) for _, arms in R.experiments(b).values()) == 9 + 11 + 3 + 4  # + E6b, pairs redrawn
 
 
 def test_train_unit_records_every_epoch(mnist):
-    budget = S.Budget(n_pairs=40, runs=1, epochs=3, fig5_all=False, sensitivity=0, ablations=())
-    pairs = S.mnist_pairs(mnist, 40)
-    out = S.train_unit(S.ARMS["AL4"], S.AUTHORS, budget, 0, pairs=pairs)
+    budget = R.Budget(n_pairs=40, runs=1, epochs=3, fig5_all=False, sensitivity=0, ablations=())
+    pairs = M.mnist_pairs(mnist, 40)
+    out = R.train_unit(M.ARMS["AL4"], R.AUTHORS, budget, 0, pairs=pairs)
     assert out["history"]["epoch"] == [1, 2, 3] and out["params"] == 162_959
     assert out["test_acc"] == out["history"]["test_acc"][-1] and 0 <= out["test_acc"] <= 1
-    again = S.train_unit(S.ARMS["AL4"], S.AUTHORS, budget, 0, pairs=pairs)
+    again = R.train_unit(M.ARMS["AL4"], R.AUTHORS, budget, 0, pairs=pairs)
     assert again["history"] == out["history"]  # a unit is a deterministic function of its key
 
 
@@ -101,7 +102,7 @@ PAPER_LIKE = {"FCNN1": 0.80, "FCNN3": 0.83, "WS1": 0.825, "WS2": 0.845, "WS3": 0
 
 
 def verdicts(df, curves):
-    return {c["id"]: c["verdict"] for c in S.claims(df, curves)}
+    return {c["id"]: c["verdict"] for c in A.claims(df, curves)}
 
 
 def test_claims_hold_on_data_shaped_like_the_paper():
@@ -129,19 +130,19 @@ def test_noisy_small_differences_are_inconclusive():
 
 @pytest.mark.parametrize("arm", ["FCNN3", "AL4"])
 def test_stacked_seeds_equal_the_same_seeds_trained_alone(mnist, arm):
-    budget = S.Budget(n_pairs=40, runs=2, epochs=2, fig5_all=False, sensitivity=0, ablations=())
-    protocol = S.Protocol(pairs="per-run", shuffle=True)  # a different pair draw and batch order per seed
-    pairs = [S.mnist_pairs(mnist, 40, seed=seed) for seed in (3, 4)]
-    stacked = S.train_stack(S.ARMS[arm], protocol, budget, [3, 4], pairs=pairs)
+    budget = R.Budget(n_pairs=40, runs=2, epochs=2, fig5_all=False, sensitivity=0, ablations=())
+    protocol = R.Protocol(pairs="per-run", shuffle=True)  # a different pair draw and batch order per seed
+    pairs = [M.mnist_pairs(mnist, 40, seed=seed) for seed in (3, 4)]
+    stacked = R.train_stack(M.ARMS[arm], protocol, budget, [3, 4], pairs=pairs)
     for seed, p, out in zip((3, 4), pairs, stacked):
-        alone = S.train_unit(S.ARMS[arm], protocol, budget, seed, pairs=p)
+        alone = R.train_unit(M.ARMS[arm], protocol, budget, seed, pairs=p)
         assert out["params"] == alone["params"] and out["history"]["epoch"] == [1, 2]
         for metric in ("train_acc", "test_acc", "train_bce", "test_bce"):
             np.testing.assert_allclose(out["history"][metric], alone["history"][metric], atol=1e-5, rtol=0)
 
 
 def test_pairs_reproduce_the_course_prologue(mnist):
-    train, test = S.mnist_pairs(mnist, 1000, seed=0)
+    train, test = M.mnist_pairs(mnist, 1000, seed=0)
     assert train.x.shape == (1000, 2, 14, 14) and train.x.dtype == torch.float32
     assert train.index[0].tolist() == [36044, 10678] and test.index[0].tolist() == [7953, 9495]
     assert train.target.float().mean().item() == pytest.approx(0.551)
@@ -153,7 +154,7 @@ def test_pairs_reproduce_the_course_prologue(mnist):
 
 
 def test_pair_images_are_the_pooled_source_images(mnist):
-    train, _ = S.mnist_pairs(mnist, 10, seed=3)
+    train, _ = M.mnist_pairs(mnist, 10, seed=3)
     i, j = train.index[4].tolist()
     pooled = torch.nn.functional.avg_pool2d(mnist.x_train[[i, j]].float(), 2)
     assert torch.equal(train.x[4], pooled[:, 0])
@@ -162,4 +163,4 @@ def test_pair_images_are_the_pooled_source_images(mnist):
 
 def test_too_many_pairs_is_a_one_line_error(mnist):
     with pytest.raises(UserError, match="at most 5000"):
-        S.mnist_pairs(mnist, 6000)
+        M.mnist_pairs(mnist, 6000)

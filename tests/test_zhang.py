@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from weightsharing.metrics import fgsm
-from weightsharing.papers import zhang_locality as Z
+from weightsharing.papers.zhang_locality import analysis as A, models as M, runs as R
 
-SPEC_IMAGE_PARAMS = Z.SPEC_IMAGE_PARAMS
+SPEC_IMAGE_PARAMS = M.SPEC_IMAGE_PARAMS
 SPEC_LATENTS = {("mnist", "WeightNet"): [(6, 13, 13), (16, 5, 5)], ("mnist", "LocalNet"): [(6, 12, 12), (16, 4, 4)],
                 ("cifar10", "WeightNet"): [(6, 15, 15), (16, 5, 5)], ("cifar10", "LocalNet"): [(6, 14, 14), (16, 5, 5)],
                 ("mnist", "ConvNet"): [(6, 12, 12), (16, 4, 4)], ("cifar10", "ConvNet"): [(6, 14, 14), (16, 5, 5)]}
@@ -14,16 +14,16 @@ SPEC_LATENTS = {("mnist", "WeightNet"): [(6, 13, 13), (16, 5, 5)], ("mnist", "Lo
 
 @pytest.mark.parametrize("dataset,model", SPEC_IMAGE_PARAMS)
 def test_image_parameter_counts_match_the_spec(dataset, model):
-    net = Z.build_image_model(model, dataset)
+    net = M.build_image_model(model, dataset)
     assert sum(p.numel() for p in net.parameters()) == SPEC_IMAGE_PARAMS[dataset, model]
-    channels, size = Z.DATASETS[dataset]
+    channels, size = M.DATASETS[dataset]
     assert net(torch.zeros(3, channels, size, size)).shape == (3, 10)
 
 
 @pytest.mark.parametrize("dataset,model", SPEC_LATENTS)
 def test_latent_shapes_match_the_spec(dataset, model):
-    net = Z.build_image_model(model, dataset)
-    channels, size = Z.DATASETS[dataset]
+    net = M.build_image_model(model, dataset)
+    channels, size = M.DATASETS[dataset]
     shapes, x = [], torch.zeros(1, channels, size, size)
     for layer in net:
         x = layer(x)
@@ -33,36 +33,36 @@ def test_latent_shapes_match_the_spec(dataset, model):
     assert shapes == SPEC_LATENTS[dataset, model]
 
 
-@pytest.mark.parametrize("kind,params", Z.SPEC_TREE_PARAMS.items())
+@pytest.mark.parametrize("kind,params", M.SPEC_TREE_PARAMS.items())
 def test_tree_parameter_counts(kind, params):
-    assert Z.TreeNet(kind=kind, replicas=2).params_per_replica() == params
+    assert M.TreeNet(kind=kind, replicas=2).params_per_replica() == params
 
 
 def test_oracle_net_with_theta_is_the_target_function():
-    theta, _, _, x = Z.tree_data(64, 0)
-    net = Z.TreeNet(kind="OracleNet", replicas=1)
+    theta, _, _, x = M.tree_data(64, 0)
+    net = M.TreeNet(kind="OracleNet", replicas=1)
     with torch.no_grad():
         for k in range(6):
             net.weights[k].copy_(theta[k][None])
-    torch.testing.assert_close(net(x[None]), Z.tree_function(theta[None], x[None]))
+    torch.testing.assert_close(net(x[None]), M.tree_function(theta[None], x[None]))
 
 
 def test_localnet_and_weightnet_can_represent_the_target():
-    theta, _, _, x = Z.tree_data(128, 1)
-    local, weight = Z.TreeNet(kind="LocalNet", replicas=1), Z.TreeNet(kind="WeightNet", replicas=1)
+    theta, _, _, x = M.tree_data(128, 1)
+    local, weight = M.TreeNet(kind="LocalNet", replicas=1), M.TreeNet(kind="WeightNet", replicas=1)
     with torch.no_grad():
         for k in range(6):
             local.weights[k].copy_(theta[k].expand_as(local.weights[k][0])[None])
             w = torch.zeros_like(weight.weights[k])
             w[0, :2] = theta[k]  # all mass on rotation 0: output j reads z_{2j}, z_{2j+1}
             weight.weights[k].copy_(w)
-    target = Z.tree_function(theta[None], x[None])
+    target = M.tree_function(theta[None], x[None])
     torch.testing.assert_close(local(x[None]), target)
     torch.testing.assert_close(weight(x[None]), target)
 
 
 def test_weightnet_layer_is_the_circular_stride_two_correlation():
-    net = Z.TreeNet(kind="WeightNet", replicas=1)
+    net = M.TreeNet(kind="WeightNet", replicas=1)
     w, z = net.weights[2][0], torch.randn(16)
     m = 16
     expected = torch.stack([sum(w[i] * z[(i + 2 * j) % m] for i in range(m)) for j in range(m // 2)])
@@ -70,33 +70,33 @@ def test_weightnet_layer_is_the_circular_stride_two_correlation():
 
 
 def test_stacked_replicas_train_exactly_like_separate_models():
-    settings = (Z.TreeSetting(0.0), Z.TreeSetting(0.3))
-    stacked = Z.train_tree("LocalNet", 64, 2, 3, settings)
-    alone = Z.train_tree("LocalNet", 64, 2, 3, settings[:1])
+    settings = (M.TreeSetting(0.0), M.TreeSetting(0.3))
+    stacked = R.train_tree("LocalNet", 64, 2, 3, settings)
+    alone = R.train_tree("LocalNet", 64, 2, 3, settings[:1])
     both = {(r["trial"], r["noise"]): r["test_mse"] for r in stacked["rows"]}
     for r in alone["rows"]:
         assert both[r["trial"], 0.0] == pytest.approx(r["test_mse"], rel=1e-5)
 
 
 def test_iid_noise_differs_per_example_and_the_codes_offset_does_not():
-    settings = (Z.TreeSetting(0.3), Z.TreeSetting(0.3, constant=True))
-    theta, x, xi, _ = Z.tree_data(64, 0)
+    settings = (M.TreeSetting(0.3), M.TreeSetting(0.3, constant=True))
+    theta, x, xi, _ = M.tree_data(64, 0)
     assert xi.std() > 0.5  # per-example draws
-    clean = Z.tree_function(theta[None], x[None])[0]
+    clean = M.tree_function(theta[None], x[None])[0]
     const = clean + 0.3 * xi[:1].expand_as(xi)
     assert torch.allclose(const - clean, torch.full_like(clean, 0.3 * xi[0].item()))
-    out = Z.train_tree("OracleNet", 64, 1, 1, settings)
+    out = R.train_tree("OracleNet", 64, 1, 1, settings)
     assert {(r["noise"], r["constant"]) for r in out["rows"]} == {(0.3, False), (0.3, True)}
 
 
 def test_weightnet_localisation_metric():
     w = np.zeros(64)
     w[10], w[11] = -0.6, -0.5
-    m = Z.weightnet_localisation(w, (0.6, 0.5))
+    m = A.weightnet_localisation(w, (0.6, 0.5))
     assert m["concentration"] == pytest.approx(1.0) and m["pair_error"] == pytest.approx(0.0) and m["rotation"] == 5
     theta = np.full((6, 2), 0.8)
     theta[0] = (0.6, 0.5)
-    loc = Z.localnet_recovery(np.tile([0.6, -0.5], 32), theta)
+    loc = A.localnet_recovery(np.tile([0.6, -0.5], 32), theta)
     assert loc["rel_error"] == pytest.approx(0.0) and loc["cv"] == pytest.approx(0.0) and loc["influential"] == 32
 
 
@@ -104,19 +104,19 @@ def test_localnet_recovery_ignores_positions_the_output_cannot_see():
     theta = np.full((6, 2), 0.8)
     theta[0] = (0.6, 0.5)
     theta[2] = (1.0, 0.01)  # level 3's right child barely reaches the output: positions j with bit 1 set
-    gain = Z.path_gain(theta)
+    gain = A.path_gain(theta)
     blind = ((np.arange(32) >> 1) & 1).astype(bool)
     assert gain[blind].max() < 0.1 * gain.max() <= gain[~blind].min()
     w = np.tile([0.6, 0.5], (32, 1))
     w[blind] *= 0.3  # the loss does not pin these down: whatever training left
-    loc = Z.localnet_recovery(w.flatten(), theta)
+    loc = A.localnet_recovery(w.flatten(), theta)
     assert loc["rel_error"] == pytest.approx(0.0) and loc["influential"] == 16
     assert loc["rel_error_all"] == pytest.approx(0.35)
 
 
 def test_fgsm_does_not_depend_on_the_evaluation_batch_and_stays_in_range():
     torch.manual_seed(0)
-    net = Z.build_image_model("ConvNet", "mnist")
+    net = M.build_image_model("ConvNet", "mnist")
     x, y = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (64,))
     a = fgsm(net, x, y, eps=0.1, batch_size=64)
     b = fgsm(net, x, y, eps=0.1, batch_size=7)
@@ -125,11 +125,11 @@ def test_fgsm_does_not_depend_on_the_evaluation_batch_and_stays_in_range():
 
 
 def test_image_runs_share_subsets_across_models_and_budgets_resolve():
-    runs = Z.image_runs(Z.BUDGETS["cpu"])
-    assert {r.model for r in runs} == set(Z.IMAGE_MODELS)
+    runs = R.image_runs(R.BUDGETS["cpu"])
+    assert {r.model for r in runs} == set(M.IMAGE_MODELS)
     assert sum(r.samples for r in runs) == 4  # WeightNet and LocalNet, full data, both datasets
-    full_fgsm = [r for r in runs if r.per_class == Z.FULL and r.fgsm]
-    per_model = dict(Z.BUDGETS["cpu"].fgsm_trials)[Z.FULL]
+    full_fgsm = [r for r in runs if r.per_class == M.FULL and r.fgsm]
+    per_model = dict(R.BUDGETS["cpu"].fgsm_trials)[M.FULL]
     assert len(full_fgsm) == 4 * 2 * per_model and len({canonical_key(r) for r in runs}) == len(runs)
 
 
@@ -137,32 +137,32 @@ def test_image_runs_share_subsets_across_models_and_budgets_resolve():
 def test_every_verdict_rests_on_enough_trials(budget):
     """The floors of issue 9: >= 5 trials at every tree size (never fewer than the paper's), >= 3 per image row,
     FGSM rows and the text protocol included."""
-    b = Z.BUDGETS[budget]
-    assert all(t >= max(5, Z.TREE_TRIALS[n]) for n, t in zip(b.tree_sizes, b.tree_trials))
+    b = R.BUDGETS[budget]
+    assert all(t >= max(5, M.TREE_TRIALS[n]) for n, t in zip(b.tree_sizes, b.tree_trials))
     assert all(t >= 3 for _, trials in b.image_trials for t in trials)
     assert all(t >= 3 for _, t in b.fgsm_trials) and b.text_protocol_trials >= 3
-    seeds = {Z.hash_seed("mnist", 100, 0), Z.hash_seed("mnist", 100, 1), Z.hash_seed("cifar10", 100, 0)}
+    seeds = {M.hash_seed("mnist", 100, 0), M.hash_seed("mnist", 100, 1), M.hash_seed("cifar10", 100, 0)}
     assert len(seeds) == 3
     # the stream that trained the stored units, pinned: Python's own hash() of a str would change per process
-    assert Z.hash_seed("mnist", 100, 0) == 1846147653
+    assert M.hash_seed("mnist", 100, 0) == 1846147653
 
 
 def canonical_key(run):
-    from weightsharing.runs import canonical
+    from weightsharing.store import canonical
     return canonical(run.key())
 
 
 def test_table1_regenerates_the_papers_layer_counts():
-    t1 = Z.table1()
-    assert t1.same.all() and list(t1["ours total"]) == [Z.SPEC_TREE_PARAMS[m] for m in Z.TREE_MODELS]
+    t1 = A.table1()
+    assert t1.same.all() and list(t1["ours total"]) == [M.SPEC_TREE_PARAMS[m] for m in M.TREE_MODELS]
 
 
-@pytest.mark.parametrize("kind", Z.TREE_MODELS)
+@pytest.mark.parametrize("kind", M.TREE_MODELS)
 def test_a_trial_does_not_change_when_more_trials_share_its_stack(kind):
     # Each trial's init and batch order come from its own (model, size, trial) key. The stacked einsum may block the
     # replica axis differently for 2 and 3 replicas, so equality is to float32 rounding, not bit for bit.
-    settings = (Z.TreeSetting(0.0), Z.TreeSetting(0.3))
-    fewer, more = Z.train_tree(kind, 64, 2, 3, settings), Z.train_tree(kind, 64, 3, 3, settings)
+    settings = (M.TreeSetting(0.0), M.TreeSetting(0.3))
+    fewer, more = R.train_tree(kind, 64, 2, 3, settings), R.train_tree(kind, 64, 3, 3, settings)
     shared = {(r["trial"], r["noise"]): r for r in more["rows"]}
     for r in fewer["rows"]:
         other = shared[r["trial"], r["noise"]]

@@ -1,13 +1,25 @@
-"""What every notebook does around its experiments: resolve the budget, open the store, record provenance,
-glue numbers into the prose, and write the summary the synthesis and status pages read."""
+"""What every chapter's notebook does around its paper's `run(ctx)`: open the run context, print the setup, show
+the results where the prose needs them, glue numbers into the prose, and write the summary the synthesis and status
+pages read. Every paper's notebook makes the same calls:
+
+    ch = Chapter.open(paper, budget, device=device, fresh=fresh)
+    ch.print_setup()
+    res = ch.run()               # paper.run(ch.ctx): trains or reuses every unit, returns one `Results`
+    ch.show(res, "table1")       # a table or a figure, by name
+    ch.show_claims(res)
+    ch.finish(res)
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import plotting, runs, tables, verdicts
+from . import plotting, summary, tables, verdicts
+from .context import RunContext
 from .errors import show_user_errors_briefly
+from .paths import shown as shown_path
+from .results import Results
 
 SMOKE_NOTE = ("**Smoke budget.** This page was executed with a few examples and one or two epochs, only to check "
               "that the code runs end to end: its numbers and verdicts carry no scientific meaning. The `cpu` "
@@ -24,26 +36,47 @@ def glue(name: str, value: Any) -> None:
 
 @dataclass
 class Chapter:
-    slug: str
-    budget_name: str
-    budgets: dict[str, Any]
-    device: str = "cpu"
-    fresh: bool = False
-    budget: Any = field(init=False)
-    store: runs.Store = field(init=False)
-    prov: dict = field(init=False)
-    _start: float = field(init=False)
+    paper: Any                     # the paper's package (a `papers.Paper`)
+    ctx: RunContext
     _planned: dict = field(default_factory=dict, init=False)  # budget -> its planned units, for larger_run
 
-    def __post_init__(self):
+    @classmethod
+    def open(cls, paper: Any, budget: str, *, device: str = "cpu", fresh: bool = False) -> Chapter:
         show_user_errors_briefly()
-        self.budget = runs.resolve_budget(self.budgets, self.budget_name, self.slug)
-        runs.check_device(self.device)
-        self.store = runs.Store(runs.results_dir(self.slug, self.budget_name) / "runs.jsonl", fresh=self.fresh,
-                                strict=self.budget_name != "smoke", budget=self.budget_name)
-        self.prov = runs.provenance(self.device)
-        self._start = time.perf_counter()
+        ctx = RunContext.open(paper, budget, device=device, fresh=fresh)
         plotting.style()
+        return cls(paper, ctx)
+
+    slug = property(lambda self: self.ctx.slug)
+    budget_name = property(lambda self: self.ctx.budget_name)
+    budget = property(lambda self: self.ctx.budget)
+    store = property(lambda self: self.ctx.store)
+    prov = property(lambda self: self.ctx.prov)
+
+    def run(self) -> Results:
+        """The paper's whole run through the store, its values glued into the prose."""
+        res = self.paper.run(self.ctx)
+        if not isinstance(res, Results):
+            raise TypeError(f"{self.slug}.run(ctx) returned {type(res).__name__}: every paper returns one Results")
+        for name, value in res.values.items():
+            self.glue(name, value)
+        return res
+
+    def show(self, res: Results, name: str) -> None:
+        """One of `res`'s tables (styled, or its `empty` sentence if it has no rows) or figures, here."""
+        from IPython.display import display
+
+        if name in res.figures:
+            if res.figures[name] is not None:  # None: not drawn at this budget (its table says so)
+                display(res.figures[name])
+            return
+        t = res.tables[name]
+        if not len(t.frame) and t.empty:
+            print(t.empty)
+            return
+        if t.title:
+            print(t.title)
+        display(tables.show(t.frame, t.formats, decimals=t.decimals))
 
     def glue(self, name: str, value: Any) -> None:
         glue(name, value)
@@ -64,13 +97,13 @@ class Chapter:
         shown = {"git_sha": "commit", "torch_version": "torch", "python": "python", "device": "device",
                  "threads": "threads", "started_at": "started (UTC)"}
         display(tables.show(pd.DataFrame([{v: self.prov[k] for k, v in shown.items()}])))
-        print(f"results: {runs.shown(self.store.path)} ({len(self.store)} finished units on disk"
-              f"{', ignored: fresh run' if self.fresh else ''})")
+        print(f"results: {shown_path(self.store.path)} ({len(self.store)} finished units on disk"
+              f"{', ignored: fresh run' if self.ctx.fresh else ''})")
         for k in ("git_sha", "torch_version", "device", "started_at"):
             self.glue(f"prov_{k}", self.prov[k])
         self.glue("budget", self.budget_name)
 
-    def show_claims(self, claims: list[dict]) -> None:
+    def show_claims(self, res: Results) -> None:
         """The claims table: verdict, the runs it rests on, the regime check, whether one run decides it, whether its
         rule changed after the results (with the verdict before), and the evidence. Adds the rule's history to each
         claim (in place, so the summary carries it); glues verdict_<id> and fragility_<id> and the counts."""
@@ -78,6 +111,7 @@ class Chapter:
         from IPython.display import Markdown, display
 
         self.note_if_smoke()
+        claims = res.claims
         verdicts.annotate(claims, self.slug, self.budget_name)
         for c in claims:
             if c["verdict"] == "not reproduced at this budget":
@@ -112,13 +146,11 @@ class Chapter:
     def larger_run(self, claim_id: str) -> str:
         """The run that would decide a claim our budget cannot, with `plan`'s cost estimate of it."""
         from . import planning
-        from .papers import paper
 
         rule = verdicts.rules(self.slug).get(claim_id)
         want = (rule.larger_run if rule else None) or {"budget": "paper", "experiments": []}
         if want["budget"] not in self._planned:  # one plan per budget, however many claims ask
-            module = paper(self.slug)
-            self._planned[want["budget"]] = module.planned(module.BUDGETS[want["budget"]])
+            self._planned[want["budget"]] = self.paper.planned(self.paper.BUDGETS[want["budget"]])
         units = self._planned[want["budget"]]
         if want.get("experiments"):
             units = [u for u in units if u.experiment.startswith(tuple(want["experiments"]))]
@@ -132,15 +164,13 @@ class Chapter:
         return (f". Would decide it: budget '{want['budget']}' ({what}; {len(est)} units), about "
                 f"{est.gpu_hours.sum():.1f} GPU hours on one {planning.ASSUMED_GPU[0]} by `plan`'s estimate")
 
-    def finish(self, claims: list[dict], tables: dict[str, list[dict]]) -> None:
-        """Write summary.json; the store keeps exactly the units this run of the notebook used."""
+    def finish(self, res: Results) -> None:
+        """Write summary.json (claims, saved tables, ladder rows); the store keeps exactly the units this run used."""
         self.store.drop_unused()
-        from .papers import paper
-
-        tables = {**tables, "ladder": paper(self.slug).ladder_rows(tables)}  # the synthesis page's rows
-        path = runs.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
-                                  wall_seconds=time.perf_counter() - self._start, claims=claims, tables=tables)
-        print(f"wrote {runs.shown(path)}: {self.store.computed} units computed, {self.store.reused} reused")
+        path = summary.write_summary(self.slug, self.budget_name, store=self.store, prov=self.prov,
+                                     wall_seconds=time.perf_counter() - self.ctx.started, claims=res.claims,
+                                     tables={**res.saved, "ladder": res.ladder})
+        print(f"wrote {shown_path(path)}: {self.store.computed} units computed, {self.store.reused} reused")
 
 
 def regime_word(regime: dict | None) -> str:

@@ -17,7 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import data, runs
+from . import data
+from .context import BUDGET_NAMES, RunContext, check_device, resolve_budget
+from .paths import repo_root, results_dir, results_root, shown
+from .store import Store, merge_stores, parse_shard
+from .summary import read_summaries
 from .errors import UserError
 from .papers import IMPLEMENTED, paper
 
@@ -50,13 +54,13 @@ def check(slug: str, budget: str, *, device: str = "cpu", shard: tuple[int, int]
     """Every argument of a command, before a kernel starts or a file is written; each failure is one UserError.
     `checked` collects the data files already validated, so a book run reads each one once."""
     if slug not in AUXILIARY:
-        runs.resolve_budget(paper(slug).BUDGETS, budget, slug)
-    elif budget not in runs.BUDGET_NAMES:
-        raise UserError(f"unknown budget {budget!r}: choose one of {', '.join(runs.BUDGET_NAMES)}")
+        resolve_budget(paper(slug).BUDGETS, budget, slug)
+    elif budget not in BUDGET_NAMES:
+        raise UserError(f"unknown budget {budget!r}: choose one of {', '.join(BUDGET_NAMES)}")
     if fresh and shard is not None:
         raise UserError("--fresh cannot be combined with --shard (each shard would discard the others' units): "
                         f"delete book/results/{slug}/{budget}/runs.jsonl once, then run the shards")
-    runs.check_device(device)
+    check_device(device)
     if slug not in AUXILIARY:
         checked = set() if checked is None else checked
         for name in paper(slug).DATA:  # a damaged file fails here in one line, not in a kernel's cell
@@ -65,7 +69,7 @@ def check(slug: str, budget: str, *, device: str = "cpu", shard: tuple[int, int]
                 data.read_validated(name, path)
             checked.add(name)
     if writes:
-        writable(runs.results_dir(slug, budget) if slug not in AUXILIARY else runs.results_root())
+        writable(results_dir(slug, budget) if slug not in AUXILIARY else results_root())
 
 
 def writable(folder: Path) -> None:
@@ -111,7 +115,7 @@ def tidy_executed(path: Path) -> None:
     meta = nb.metadata.get("papermill", {})
     for k in ("input_path", "output_path"):
         if meta.get(k):
-            meta[k] = runs.shown(Path(meta[k]))
+            meta[k] = shown(Path(meta[k]))
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "hide-input" not in tags:
@@ -121,21 +125,19 @@ def tidy_executed(path: Path) -> None:
 
 def train_shard(slug: str, budget: str, shard: tuple[int, int], device: str) -> None:
     """This shard's units of one chapter, trained through the shared store without a notebook."""
-    module = paper(slug)
-    store = runs.Store(runs.results_dir(slug, budget) / "runs.jsonl", shard=shard, strict=budget != "smoke",
-                       budget=budget)
+    ctx = RunContext.open(paper(slug), budget, device=device, shard=shard)
     i, n = shard
     print(f"== {slug}: budget {budget}, shard {i}/{n}", flush=True)
     start = time.perf_counter()
-    module.train(module.BUDGETS[budget], store, device=device)
-    print(f"== {slug}: shard {i}/{n} done in {time.perf_counter() - start:.0f} s: {store.computed} units trained, "
-          f"{store.reused} reused; run it without --shard once every shard has finished", flush=True)
+    paper(slug).train(ctx)
+    print(f"== {slug}: shard {i}/{n} done in {time.perf_counter() - start:.0f} s: {ctx.store.computed} units trained, "
+          f"{ctx.store.reused} reused; run it without --shard once every shard has finished", flush=True)
 
 
 def cmd_run(args, root: Path) -> None:
     if args.slug not in AUXILIARY:
         paper(args.slug)
-    shard = runs.parse_shard(args.shard)
+    shard = parse_shard(args.shard)
     check(args.slug, args.budget, device=args.device, shard=shard, fresh=args.fresh)
     if shard is not None:
         if args.slug in AUXILIARY:
@@ -146,7 +148,7 @@ def cmd_run(args, root: Path) -> None:
 
 
 def cmd_book(args, root: Path) -> None:
-    shard = runs.parse_shard(args.shard)
+    shard = parse_shard(args.shard)
     names, checked = toc_notebooks(root), set()
     for name in names:
         check(name, args.budget, device=args.device, shard=shard, fresh=args.fresh, checked=checked)
@@ -172,8 +174,8 @@ def cmd_plan(args, root: Path) -> None:
         check(slug, args.budget, writes=False, checked=checked)
     for i, slug in enumerate(slugs):
         module = paper(slug)
-        path = runs.results_dir(slug, args.budget) / "runs.jsonl"
-        store = runs.Store(path, log=lambda s: None, strict=args.budget != "smoke") if path.exists() else None
+        path = results_dir(slug, args.budget) / "runs.jsonl"
+        store = Store(path, log=lambda s: None, strict=args.budget != "smoke") if path.exists() else None
         print(("\n" if i else "") + planning.report(slug, args.budget, module.planned(module.BUDGETS[args.budget], store)))
 
 
@@ -191,7 +193,7 @@ def build(root: Path, out: Path | None = None) -> Path:
 
 
 def cmd_status(args, root: Path) -> None:
-    summaries = runs.read_summaries(args.budget)
+    summaries = read_summaries(args.budget)
     if not summaries:
         print("no summaries yet: run `make book` or `python -m weightsharing run SLUG --budget cpu`")
         return
@@ -206,8 +208,8 @@ def cmd_status(args, root: Path) -> None:
 
 
 def cmd_merge(args, root: Path) -> None:
-    into = runs.results_root()
-    report = runs.merge_stores([Path(d) for d in args.dirs], into)
+    into = results_root()
+    report = merge_stores([Path(d) for d in args.dirs], into)
     conflicts = 0
     for store, r in report.items():
         print(f"{store:<28} {r['records']:>6} records ({r['added']} added), {len(r['conflicts'])} conflicting")
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # papermill streams the notebooks' output here
     logging.getLogger("traitlets").setLevel(logging.ERROR)
-    root = runs.repo_root()
+    root = repo_root()
     try:
         {"run": cmd_run, "book": cmd_book, "plan": cmd_plan, "status": cmd_status,
          "merge": cmd_merge}[args.command](args, root)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from . import plotting
-from .runs import TIMING_BASELINE, results_root
+from .paths import results_root
+from .provenance import TIMING_BASELINE
 
 # The `cpu` budget's aims (the design card): at most an hour of training per chapter, three hours for the book.
 CHAPTER_AIM_MINUTES, BOOK_AIM_MINUTES = 60, 180

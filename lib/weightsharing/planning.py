@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .layers import HashedLinear, LocallyConnected2d
+from .train import n_params
 
 # An assumption, not a measurement: sustained fp32 throughput (TF32 matmuls and convolutions) of one NVIDIA A100 on
 # these dense layers at large batch, about a third of its 156 TFLOP/s TF32 peak.
@@ -50,7 +51,7 @@ class Planned:
 
 def params(unit: Planned) -> int:
     with torch.device("meta"):
-        return sum(p.numel() for p in unit.build().parameters())
+        return n_params(unit.build())
 
 
 def forward_macs(unit: Planned) -> int:

@@ -61,6 +61,14 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable[[n
     return rows
 
 
+def seeded(seed: int, *, order: int | None = None) -> torch.Generator:
+    """A unit's randomness from its own key: seeds torch's global generator, which a model's initialisation draws from,
+    and returns a private generator for what the unit draws itself (batch order, noise, augmentation), seeded with
+    `order` if given, else the same seed. Nothing else sharing the process or the sweep can shift either stream."""
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed if order is None else order)
+
+
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -187,7 +187,7 @@ def verdict_counts(claims: Iterable[dict]) -> dict[str, int]:
 # ---------------------------------------------------------------------------------------------- rule history
 
 def _git(*args: str) -> str | None:
-    from .runs import repo_root
+    from .paths import repo_root
 
     try:
         done = subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True, timeout=30)
@@ -199,7 +199,7 @@ def _git(*args: str) -> str | None:
 @lru_cache(maxsize=None)
 def _blame(slug: str) -> tuple[tuple[str, str], ...] | None:
     """(commit, committer time ISO) per line of the claims file; commit "" for an uncommitted line; None without git."""
-    from .runs import repo_root
+    from .paths import repo_root
 
     path = CLAIMS_DIR / f"{slug}.yml"
     out = _git("blame", "--line-porcelain", "--", str(path.relative_to(repo_root())))

@@ -1,11 +1,13 @@
-"""One module per paper: its models, budgets, sweeps and claims. The registry maps notebook slugs to modules, and
-`Paper` is what every one of them offers the drivers (the CLI, the notebook helper, the synthesis page)."""
+"""One package per paper: models, runs, analysis, figures, and `report` (its `run(ctx)`). The registry maps notebook
+slugs to packages, and `Paper` is what every one of them offers the drivers (the CLI and the notebook helper)."""
 from __future__ import annotations
 
 from importlib import import_module
 from typing import Any, Protocol, runtime_checkable
 
+from ..context import RunContext
 from ..errors import UserError
+from ..results import Results
 
 
 @runtime_checkable
@@ -17,14 +19,15 @@ class Paper(Protocol):
     DATA: tuple[str, ...]       # datasets a run needs, checked before anything starts
     BUDGETS: dict[str, Any]     # smoke, cpu, paper
 
-    def train(self, budget: Any, store: Any, *, device: str = "cpu") -> Any:
-        """Every unit of `budget` through the store (what a shard runs)."""
+    def train(self, ctx: RunContext) -> Any:
+        """Every unit of `ctx.budget` through `ctx.store`, nothing else (what a shard runs)."""
+
+    def run(self, ctx: RunContext) -> Results:
+        """The chapter: every unit through the store (trained or reused), then its tables, figures, glued values,
+        claims and ladder rows."""
 
     def planned(self, budget: Any, store: Any = None) -> list:
         """Every unit as `planning.Planned`, for `plan`, the cost line and the paper-scale tests."""
-
-    def ladder_rows(self, tables: dict) -> list[dict]:
-        """This chapter's rows of the synthesis page's ladder of inductive bias."""
 
 # Every slug of the book (DESIGN.md); a slug maps to its module once its chapter exists.
 PLANNED = ("zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")

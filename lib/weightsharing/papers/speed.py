@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 
 from .. import bench
-from . import chang_arbnets, salimbeni_pairs
+from .chang_arbnets import runs as chang
+from .salimbeni_pairs import runs as salimbeni
 from .neyshabur_betalasso import speed as neyshabur
 from .zhang_locality import speed as zhang
 
 
 def stack_cases() -> list[bench.StackCase]:
-    return zhang.stack_cases() + salimbeni_pairs.stack_cases() + chang_arbnets.stack_cases()
+    return zhang.stack_cases() + salimbeni.stack_cases() + chang.stack_cases()
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 Alnuaimee, Cammarata and Sahebi (2024): can beta-lasso teach a fully connected net the locality of a convolution?
 
 models: S-CONV, S-LOCAL, S-FC, 3-FC; runs: budgets, data, training, the sweep; analysis: locality, Table 2,
-claims; figures. Spec: ../shared/specs/neyshabur.md.
+claims; ladder: the epoch ladder; figures; report: `run(ctx)`, the chapter. Spec: ../shared/specs/neyshabur.md.
 """
-from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (what the CLI and the registry read)
-from .analysis import ladder_rows  # noqa: F401  (the synthesis page's ladder rows)
+from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (the `papers.Paper` interface)
+from .report import run  # noqa: F401

@@ -10,7 +10,7 @@ from ... import plotting
 from .analysis import DATASETS, ROWS, e1
 from .ladder import at_top
 from .models import dense_counts, layer1_reference_counts
-from ...runs import unpack_float16
+from ...store import unpack_float16
 
 NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "svhn": "SVHN"}
 

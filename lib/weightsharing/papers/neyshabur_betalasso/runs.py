@@ -14,13 +14,14 @@ import torch
 import torch.nn.functional as F
 
 from ... import data
+from ...context import RunContext
 from ...errors import UserError
 from ...metrics import test_accuracy
 from ...optim import BetaLasso
-from ...planning import ASSUMED_GPU, Planned  # noqa: F401  (ASSUMED_GPU: the chapter prints its cost estimate with it)
+from ...planning import Planned
 from ...planning import estimate as planning_estimate
-from ...runs import Store, canonical, pack_float16, sweep
-from ...train import columns, fit
+from ...store import Store, canonical, pack_float16, sweep
+from ...train import columns, fit, n_params, seeded
 from .models import Shallow, build, first_layer_filters
 
 SLUG = "neyshabur_betalasso"
@@ -280,14 +281,11 @@ def train_run(run: Run, imgs: Images, budget: Budget, device: str = "cpu") -> di
     from .analysis import locality, locality_null, sample_filters
 
     budget = run.budget(budget)
-    if device.startswith("cuda"):  # TF32 matmuls and convolutions: the throughput ASSUMED_GPU's estimate is for
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    torch.manual_seed(run.seed)
+    g = seeded(run.seed)  # initialisation, then batch order and augmentation
     model = build(run.model, alpha=budget.alpha, classes=CLASSES[run.dataset]).to(device)
     steps = budget.steps(run.dataset, len(imgs.y_train))
     opt, lam = optimizer(model, run, budget, steps)
     cosine = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
-    g = torch.Generator().manual_seed(run.seed)
     aa = None
     if budget.augment == "autoaugment":
         from torchvision.transforms import v2
@@ -306,7 +304,7 @@ def train_run(run: Run, imgs: Images, budget: Budget, device: str = "cpu") -> di
     clean = imgs.normalise(imgs.x_train[:CLEAN_TRAIN, :, 4:36, 4:36])
     out = {"test_acc": test_accuracy(model, imgs.x_test, imgs.y_test), "history": columns(history),
            "clean_train_acc": test_accuracy(model, clean, imgs.y_train[:CLEAN_TRAIN]),
-           "params": sum(p.numel() for p in model.parameters()), "steps": steps, **lam, "device": device}
+           "params": n_params(model), "steps": steps, **lam, "device": device}
     if imgs.x_val is not None:
         out["val_acc"] = test_accuracy(model, imgs.x_val, imgs.y_val)
     if run.model in ("S-FC", "S-LOCAL"):
@@ -378,9 +376,9 @@ def train_images(dataset: str, budget: Budget) -> int:
 
 def test_images(dataset: str, budget: Budget) -> int:
     return min(budget.test or TEST_IMAGES[dataset], TEST_IMAGES[dataset])
-def train(budget: Budget, store: Store, *, device: str = "cpu") -> list[dict | None]:
-    """Every unit of the budget on the datasets that load here (what a shard runs)."""
-    return run_all(budget, store, available(budget.datasets)[0], device=device)[1]
+def train(ctx: RunContext) -> list[dict | None]:
+    """Every unit of the budget on the datasets that load here (what a shard runs; TF32 on CUDA is set by the context)."""
+    return run_all(ctx.budget, ctx.store, available(ctx.budget.datasets)[0], device=ctx.device)[1]
 
 
 def fake_images(dataset: str, budget: Budget, n: int = 2) -> Images:

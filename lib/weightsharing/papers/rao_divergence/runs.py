@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from ... import data
+from ...context import RunContext
 from ...metrics import neighbour_distances
 from ...planning import Planned
-from ...runs import Store, canonical, pack_bits, replace_atomic
+from ...store import Store, canonical, pack_bits, replace_atomic
 from ...train import columns, fit
 from . import leak
 from .models import FEATURES, PARAMS, Net, cnn, convert, fcn
@@ -372,9 +373,9 @@ def run_seed(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
     return records
 
 
-def train(budget: Budget, store, *, device: str = "cpu") -> None:
+def train(ctx: RunContext) -> None:
     """Every stage of the budget (a sharded store trains only its experiments)."""
-    run_all(budget, store, device=device)
+    run_all(ctx.budget, ctx.store, device=ctx.device)
 
 
 def tiny(budget: Budget) -> Budget:

@@ -4,11 +4,7 @@ Is locality or weight sharing harder to learn? Four networks that assume both, o
 regression task whose target has both properties, then on MNIST and CIFAR-10. Spec: ../shared/specs/zhang.md.
 
 models: the tree task and the networks; runs: budgets, trainers and sweeps; analysis: paper values, tables and
-claims; figures. The chapter reads everything from this package's namespace (`Z.figure1`, `Z.BUDGETS`, ...).
+claims; figures; report: `run(ctx)`, the chapter.
 """
-from .models import *  # noqa: F401,F403
-from .runs import *  # noqa: F401,F403
-from .analysis import *  # noqa: F401,F403
-from .figures import *  # noqa: F401,F403
-from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (the interface every chapter has)
-from .analysis import ladder_rows  # noqa: F401  (the synthesis page's ladder rows)
+from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (the `papers.Paper` interface)
+from .report import run  # noqa: F401

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ...layers import LocallyConnected2d
-from ...runs import canonical
+from ...store import canonical
 
 TREE_MODELS = ("WeightNet", "LocalNet", "OracleNet", "FCNet")
 IMAGE_MODELS = ("ConvNet", "FCNet", "WeightNet", "LocalNet")

@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from ... import data
+from ...context import RunContext
 from ...metrics import fgsm, test_accuracy
 from ...planning import Planned
-from ...runs import Store, sweep
-from ...train import fit, fit_stacked
+from ...store import Store, sweep
+from ...train import fit, fit_stacked, n_params, seeded
 from .models import (DATASETS, FGSM_EPS, FULL, IMAGE_MODELS, MIN_TRIALS, SAMPLE_IMAGES, SPEC_IMAGE_PARAMS,
                      SPEC_TREE_PARAMS, TREE_EPOCHS, TREE_MODELS, TREE_SIZES, TREE_TRIALS, TreeNet, TreeSetting,
                      build_image_model, hash_seed, tree_data, tree_function)
@@ -100,14 +101,14 @@ def train_image(run: ImageRun, tensors: tuple[torch.Tensor, ...], device: str = 
         g = torch.Generator().manual_seed(hash_seed(run.dataset, run.per_class, run.trial))
         subset = data.balanced_subset(y_train, run.per_class, generator=g)  # the same subset for all four models
         x, y = x_train[subset].to(device), y_train[subset].to(device)
-    torch.manual_seed(hash_seed(run.dataset, run.model, run.per_class, run.trial))
+    order = seeded(hash_seed(run.dataset, run.model, run.per_class, run.trial), order=run.trial)
     model = build_image_model(run.model, run.dataset).to(device)
     history = fit(model, torch.optim.SGD(model.parameters(), lr=run.lr, momentum=0.9),
                   lambda m, b: F.cross_entropy(m(b[0]), b[1]), (x, y), epochs=run.epochs, batch_size=run.batch_size,
-                  generator=torch.Generator().manual_seed(run.trial))
+                  generator=order)
     xt, yt = x_test.to(device), y_test.to(device)
     out = {"train_examples": len(y), "train_loss": [h["train_loss"] for h in history],
-           "params": sum(p.numel() for p in model.parameters()), "device": device}
+           "params": n_params(model), "device": device}
     if run.fgsm:
         clean, adv, signs = fgsm(model, xt, yt, eps=FGSM_EPS[run.dataset])
         out.update(clean_acc=clean, fgsm_acc=adv)
@@ -251,10 +252,10 @@ def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataF
                           "sample_signs": rec.get("sample_signs")} for run, rec in zip(plan, records)])
 
 
-def train(budget: Budget, store: Store, *, device: str = "cpu") -> None:
+def train(ctx: RunContext) -> None:
     """Every unit of the budget through the store (what a shard runs; the tree trains on the CPU, as the chapter does)."""
-    sweep_tree(budget, store)
-    sweep_images(budget, store, device=device)
+    sweep_tree(ctx.budget, ctx.store)
+    sweep_images(ctx.budget, ctx.store, device=ctx.device)
 
 
 TRAIN_SET = {"mnist": 60_000, "cifar10": 50_000}

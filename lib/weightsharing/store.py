@@ -30,46 +30,19 @@ import hashlib
 import json
 import math
 import os
-import platform
-import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Callable, TypeVar
 
 import numpy as np
-import torch
 
 from .errors import UserError
+from .paths import shown
+from .provenance import git_sha, now
 
 T = TypeVar("T")
-BUDGET_NAMES = ("smoke", "cpu", "paper")
-
-
-def repo_root() -> Path:
-    """The checkout this package is installed from (editable install), else the working directory."""
-    here = Path(__file__).resolve().parents[2]
-    return here if (here / "_toc.yml").exists() else Path.cwd()
-
-
-def results_root() -> Path:
-    root = os.environ.get("WEIGHTSHARING_RESULTS")
-    return Path(root) if root else repo_root() / "book" / "results"
-
-
-def shown(path: Path) -> str:
-    """A path as a reader of the book should see it: relative to the checkout, never this machine's folders."""
-    try:
-        return str(Path(path).resolve().relative_to(repo_root()))
-    except ValueError:
-        return Path(path).name
-
-
-def results_dir(slug: str, budget: str) -> Path:
-    return results_root() / slug / budget
 
 
 def canonical(key: dict) -> str:
@@ -381,28 +354,6 @@ def sweep(store: Store, plan: list[T], *, key: Callable[[T], dict], run: Callabl
     return [records[canonical(key(item))] for item in plan]
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def git_sha() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo_root(), capture_output=True,
-                             text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "lib"], cwd=repo_root(),
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def provenance(device: str | torch.device = "cpu") -> dict[str, Any]:
-    return {"git_sha": git_sha(), "python": platform.python_version(), "torch_version": torch.__version__,
-            "numpy_version": np.__version__, "device": str(device), "threads": torch.get_num_threads(),
-            "platform": f"{platform.system()} {platform.machine()}", "started_at": now(),
-            "argv0": Path(sys.argv[0]).name}
-
-
 def strict(value):
     """`value` with every NaN or infinity replaced by None (null), so that any JSON reader, a browser included,
     accepts the file (Python's json writes NaN, which is not JSON)."""
@@ -415,82 +366,3 @@ def strict(value):
     if hasattr(value, "tolist"):  # numpy scalars and arrays
         return strict(value.tolist())
     return value
-
-
-def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seconds: float,
-                  claims: list[dict], tables: dict[str, list[dict]]) -> Path:
-    from .verdicts import VERDICTS
-
-    bad = [c["id"] for c in claims if c["verdict"] not in VERDICTS]
-    if bad:
-        raise ValueError(f"claims {bad} have a verdict outside {VERDICTS}")
-    summary = {
-        "slug": slug, "budget": budget, "git_sha": prov["git_sha"], "finished_at": now(),
-        "wall_seconds": round(wall_seconds, 1), "device": prov["device"], "torch_version": prov["torch_version"],
-        "units": len(store), "units_computed": store.computed, "units_reused": store.reused,
-        "compute_seconds": round(store.compute_seconds, 1), "trained": trained_provenance(store.records.values()),
-        "claims": claims, "tables": tables,
-    }
-    path = store.path.with_name("summary.json")
-    write_atomic(path, json.dumps(strict(summary), indent=1, allow_nan=False) + "\n")
-    return path
-
-
-def trained_provenance(records) -> dict:
-    """Where a chapter's units come from: how many were trained at each commit, and the UTC time range."""
-    records = list(records)
-    commits: dict[str, int] = {}
-    for r in records:
-        commit = r.get("commit", "unrecorded") + (" (inferred)" if r.get("commit_inferred") else "")
-        commits[commit] = commits.get(commit, 0) + 1
-    times = sorted(r["finished_at"] for r in records if r.get("finished_at"))
-    return {"commits": dict(sorted(commits.items(), key=lambda kv: -kv[1])),
-            "from": times[0] if times else None, "to": times[-1] if times else None}
-
-
-def read_summaries(budget: str | None = None) -> list[dict]:
-    out = []
-    for path in sorted(results_root().glob("*/*/summary.json")):
-        try:
-            s = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            raise UserError(f"{path} is not valid JSON; rerun its notebook (python -m weightsharing run "
-                            f"{path.parents[1].name} --budget {path.parent.name})") from None
-        if budget is None or s["budget"] == budget:
-            out.append(s)
-    return out
-
-
-def training_minutes_at(commit: str, budget: str) -> dict:
-    """Each chapter's training minutes (the sum of its units' seconds) in the summaries committed at `commit`: the
-    "before" of a speed-up, read from git so that no number is copied by hand. Written to TIMING_BASELINE."""
-    minutes = {}
-    for path in sorted(results_root().glob(f"*/{budget}/summary.json")):
-        rel = path.relative_to(repo_root()).as_posix()
-        shown = subprocess.run(["git", "show", f"{commit}:{rel}"], cwd=repo_root(), capture_output=True, text=True)
-        if shown.returncode == 0:
-            minutes[path.parents[1].name] = round(json.loads(shown.stdout)["compute_seconds"] / 60, 2)
-    return {"commit": commit, "budget": budget, "training_minutes": minutes}
-
-
-TIMING_BASELINE = "timing_baseline.json"  # in results_root(): training_minutes_at(the commit before the speed-ups)
-
-
-def resolve_budget(budgets: dict[str, Any], name: str, slug: str):
-    if name not in budgets:
-        raise UserError(f"unknown budget {name!r} for {slug}: choose one of {', '.join(budgets)}")
-    return budgets[name]
-
-
-def check_device(device: str) -> None:
-    """`device` names a torch device this machine has: one line otherwise, before anything is trained."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise UserError(f"{device!r} is not a torch device: use cpu, cuda, cuda:1 or mps") from None
-    available = {"cpu": lambda: True, "cuda": torch.cuda.is_available,
-                 "mps": lambda: torch.backends.mps.is_available()}.get(dev.type, lambda: False)()
-    if not available:
-        raise UserError(f"device {device!r} is not available on this machine: use --device cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise UserError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")

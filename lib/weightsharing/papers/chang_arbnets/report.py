@@ -1,0 +1,65 @@
+"""The chapter's run: every unit through the store, then its tables, figures, glued values and claims."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ... import bench
+from ...context import RunContext
+from ...results import Results
+from .analysis import (alpha_effect, control_reading, duplicated_neurons, e4_reading, e4b_reading, ladder_rows,
+                       radius_effect, stuck_rates, statements, verdicts)
+from .figures import figure1, figure2, figure3, figure4
+from .models import arbnet_checks
+from .runs import run_all
+
+
+def run(ctx: RunContext) -> Results:
+    res = Results()
+    res.figure("figure1", figure1())
+    df = run_all(ctx.budget, ctx.store, device=ctx.device)
+    main = df[df.experiment == "E2-E3"]
+    res.table("settings_wide", main.groupby(["dataset", "sparsity", "label"]).test_acc.agg(["mean", "std", "count"])
+              .unstack("sparsity"))
+
+    res.figure("figure2", figure2(df))
+    alpha_tab = res.table("alpha_effect", pd.concat([alpha_effect(df, d) for d in ("mnist", "cifar10")]),
+                          {"sparsity": "{:g}", "rho": "{:+.2f}", "delta": "{:+.3f}"})
+
+    stuck = res.table("stuck_rates", stuck_rates(df), {"sparsity": "{:g}", "rate": "{:.2f}", "rate_lo": "{:.2f}",
+                                                       "rate_hi": "{:.2f}"}, empty="no run got stuck")
+    res.glue("stuck_total", int(stuck.stuck.sum()) if len(stuck) else 0)
+    res.glue("stuck_settings", ", ".join(f"{r.dataset} {r.setting} s = {r.sparsity:g} ({r.stuck}/{r.runs})"
+                                         for r in stuck.itertuples()) or "none")
+    res.glue("stuck_runs", int(len(main)))
+
+    res.figure("figure3", figure3(df))
+    res.figure("figure4", figure4(df))
+    radius_tab = res.table("radius_effect", pd.concat([radius_effect(df, d) for d in ("mnist", "cifar10")]),
+                           {"sparsity": "{:g}"}, decimals=4)
+    res.glue_all(control_reading(radius_tab), prefix="control_")
+
+    dup = res.table("duplicated_neurons", duplicated_neurons(df), {"test_acc": "{:.4f}", "sparsity": "{:g}"},
+                    empty="E4 is not in this budget")
+    e4b = df[df.experiment == "E4b"]
+    res.table("e4b", e4b[["label", "table_size", "test_acc", "final_train_acc", "epochs_run"]].reset_index(drop=True),
+              empty="E4b is not in this budget",
+              title="E4b, CIFAR-10 with the literal 997-entry tables (s = 0.1, seed 0):")
+    if len(dup):
+        res.glue_all(e4_reading(dup, df), prefix="e4_")
+    if len(e4b):
+        res.glue_all(e4b_reading(df), prefix="e4b_")
+
+    said = res.table("statements", statements(df), {"ours": "{:+.4f}", "ours_std": "{:.4f}"})
+    res.claims = verdicts(df, arbnet_checks())
+
+    hashed = res.table("hashed_benchmark", pd.DataFrame(bench.hashed_linear(repeats=3 if ctx.budget_name == "smoke" else 20)),
+                       {"ratio_to_linear": "{:.2f}"})
+    res.glue("hashed_ratio_max", hashed.ratio_to_linear.max())
+    res.glue("hashed_ratio_min", hashed.ratio_to_linear.min())
+
+    res.save("settings", main.groupby(["dataset", "label", "sparsity"]).test_acc.agg(["mean", "std", "count"]).reset_index())
+    for name, frame in (("alpha_effect", alpha_tab), ("radius_effect", radius_tab), ("stuck_rates", stuck),
+                        ("statements", said), ("duplicated_neurons", dup), ("hashed_benchmark", hashed)):
+        res.save(name, frame)
+    res.ladder = ladder_rows(res.saved)
+    return res

@@ -1,0 +1,110 @@
+"""The chapter's run: every unit through the store, then its tables, figures, glued values and claims."""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from ... import bench, data
+from ...context import RunContext
+from ...results import Results
+from .analysis import (fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows, offset_reading,
+                       stuck_rates, table1, table2, text_protocol_table, verdicts)
+from .figures import figure1, figure2, figure3, figure_fgsm_samples
+from .models import DATASETS, IMAGE_MODELS, TREE_MODELS, build_image_model
+from .runs import run_images, run_tree
+
+
+def run(ctx: RunContext) -> Results:
+    res, b = Results(), ctx.budget
+    res.glue("tree_trials", ", ".join(f"{t} at n = {n}" for n, t in zip(b.tree_sizes, b.tree_trials)))
+    res.glue("image_trials_min", min(t for _, trials in b.image_trials for t in trials))
+    res.glue("image_trials_max", max(t for _, trials in b.image_trials for t in trials))
+
+    t1 = res.table("table1", table1())
+    res.glue("table1_matches", int(t1.same.sum()))
+    res.glue("table1_models", len(t1))
+
+    tree, extras = run_tree(b, ctx.store)
+    f1 = fig1_table(tree)
+    res.figure("figure1", figure1(tree))
+    wide = f1.pivot_table(index=["noise", "n_train"], columns="model", values=["ours", "paper"]).swaplevel(axis=1)
+    res.table("fig1_wide", wide[[(m, v) for m in TREE_MODELS for v in ("ours", "paper")]])
+
+    offset = tree.constant.any()
+    res.figure("figure1_constant", figure1(tree, constant=True) if offset else None)
+    both = (tree[tree.noise > 0].groupby(["noise", "constant", "model"]).test_mse.mean().unstack("constant")
+            if offset else pd.DataFrame())
+    if offset:
+        both.columns = ["i.i.d. noise (paper)", "constant offset (code)"]
+        res.glue_all(offset_reading(tree), prefix="offset_")
+    res.table("offset", both, empty="the constant-offset ablation is not in this budget")
+
+    sizes = [n for n in (512, 4096) if n in b.tree_sizes] or list(b.tree_sizes)
+    res.figure("figure2", figure2(extras, sizes))
+    f2 = fig2_metrics(extras, sizes)
+    f2_summary = res.table("fig2_summary", fig2_summary(f2),
+                           {"influential": "{:.1f}", "gain_error_rho": "{:+.2f}", "paper_rel_error_trial0": "{:.4f}",
+                            "rel_error": "{:.4f}"})
+    loc = f2_summary[f2_summary.model == "LocalNet"].set_index("n_train")
+    big = int(loc.index.max())
+    res.glue("fig2_n", big)
+    res.glue("fig2_rel_all", loc.rel_error_all[big])
+    res.glue("fig2_rel", loc.rel_error[big])
+    res.glue("fig2_rho", loc.gain_error_rho[big])
+    res.glue("fig2_influential", loc.influential[big])
+    res.glue("fig2_paper", loc.paper_rel_error_trial0[big] if loc.paper_rel_error_trial0.notna().any() else float("nan"))
+
+    images = run_images(b, ctx.store, device=ctx.device)
+    acc = res.table("fig3", image_table(images))
+    res.figure("figure3", figure3(images))
+
+    e4 = res.table("e4", text_protocol_table(images), {"difference": "{:+.3f}", "p": "{:.2g}"},
+                   empty="E4 is not in this budget")
+    if len(e4):
+        differ = e4[e4.difference.abs() > 2 * e4.difference_se]
+        res.glue("e4_largest", e4.difference.abs().max())
+        res.glue("e4_differ", ", ".join(f"{r.dataset} {r.model} ({r.difference:+.3f} ± {r.difference_se:.3f})"
+                                        for r in differ.itertuples()) or "none")
+        res.glue("e4_differ_n", len(differ))
+        res.glue("e4_rows", len(e4))
+    else:
+        res.glue_all({k: "not run" for k in ("e4_differ", "e4_differ_n", "e4_rows", "e4_largest")})
+
+    t2 = res.table("table2", table2(images), {"ours": "{:+.1%}", "ours_std": "{:.1%}", "paper": "{:+.1%}",
+                                              "ours − paper": "{:+.1%}"})
+    res.figure("fgsm_samples", figure_fgsm_samples(images, {name: data.load(name) for name in DATASETS}))
+
+    rates = res.table("tree_stuck", stuck_rates(tree), {"noise": "{:g}", "rate": "{:.2f}", "rate_lo": "{:.2f}",
+                                                       "rate_hi": "{:.2f}"}, empty="no tree trial got stuck")
+    res.glue("tree_stuck", int(rates.stuck.sum()) if len(rates) else 0)
+    res.glue("tree_iid_trials", int(len(iid(tree))))
+    res.claims = verdicts(tree, extras, images)
+
+    layer_rows, steps = benchmarks(repeats=3 if ctx.budget_name == "smoke" else 20)
+    res.table("layer_benchmark", layer_rows, {"ratio_to_conv2d": "{:.2f}", "speedup_over_loop": "{:.1f}"})
+    res.table("step_benchmark", steps, decimals=2)
+    res.glue("lc_ratio_layer2_max", layer_rows[~layer_rows.layer.str.endswith("1")].ratio_to_conv2d.max())
+    res.glue("lc_ratio_layer1_max", layer_rows[layer_rows.layer.str.endswith("1")].ratio_to_conv2d.max())
+    res.glue("lc_layer1_vs_aim", "within" if layer_rows.ratio_to_conv2d.max() <= 2 else "above")
+    res.glue("lc_loop_speedup_min", layer_rows.speedup_over_loop.min())
+    res.glue("lc_loop_speedup_batch4_min", layer_rows[layer_rows.batch == 4].speedup_over_loop.min())
+    res.glue("localnet_step_ratio_max", steps["LocalNet / ConvNet"].max())
+
+    for name, frame in (("fig1", f1), ("table1", t1), ("fig2", f2), ("fig3", acc), ("table2", t2), ("e4", e4),
+                        ("layer_benchmark", layer_rows), ("step_benchmark", steps)):
+        res.save(name, frame)
+    res.ladder = ladder_rows(res.saved)
+    return res
+
+
+def benchmarks(*, repeats: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The locally connected layers against Conv2d (batch 4 and 32), and one training step of each image model."""
+    torch.manual_seed(0)
+    layer_rows = pd.DataFrame([r for batch in (4, 32) for r in bench.locally_connected(batch, repeats=repeats)])
+    steps = []
+    for name, (channels, size) in DATASETS.items():
+        x, y = torch.randn(32, channels, size, size), torch.randint(0, 10, (32,))
+        ms = {m: bench.train_step_ms(build_image_model(m, name), x, y, repeats=repeats) for m in IMAGE_MODELS}
+        steps.append({"dataset": name, **{f"{m}_ms": v for m, v in ms.items()},
+                      "LocalNet / ConvNet": ms["LocalNet"] / ms["ConvNet"]})
+    return layer_rows, pd.DataFrame(steps)
