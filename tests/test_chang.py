@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from weightsharing.papers.chang_arbnets import analysis as A, models as M, runs as R
+from weightsharing.papers.chang_arbnets import claims as C, models as M, runs as R
 
 MNIST = (784, 200, 200, 10)
 CIFAR_CPU = (3072,) + (512,) * 5 + (10,)
@@ -75,7 +75,7 @@ def fake(acc_by_alpha: dict[float, dict[float, float]], drop: dict[float, float]
 
 
 def verdicts(df):
-    return {c["id"]: c["verdict"] for c in A.claims(df, {"check": 0.0})}
+    return {c["id"]: c["verdict"] for c in C.claims(df, {"check": 0.0})}
 
 
 def test_claims_hold_on_data_shaped_like_the_paper():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from weightsharing.errors import UserError
-from weightsharing.papers.salimbeni_pairs import analysis as A, models as M, runs as R
+from weightsharing.papers.salimbeni_pairs import claims as C, models as M, runs as R
 from weightsharing.train import n_params
 
 SPEC_PARAMS = M.SPEC_PARAMS
@@ -102,7 +102,7 @@ PAPER_LIKE = {"FCNN1": 0.80, "FCNN3": 0.83, "WS1": 0.825, "WS2": 0.845, "WS3": 0
 
 
 def verdicts(df, curves):
-    return {c["id"]: c["verdict"] for c in A.claims(df, curves)}
+    return {c["id"]: c["verdict"] for c in C.claims(df, curves)}
 
 
 def test_claims_hold_on_data_shaped_like_the_paper():

@@ -98,6 +98,13 @@ class Comparison:
         """+1 if the difference is significantly positive, -1 if significantly negative, 0 otherwise (two-sided)."""
         return 0 if not self.p < alpha else 1 if self.diff > 0 else -1
 
+    def points(self, *, df_digits: int = 1) -> str:
+        """A difference of accuracies (fractions) in percentage points, with its test."""
+        if not math.isfinite(self.df):
+            return f"{100 * self.diff:+.2f} pts (one run: no test)"
+        return (f"{100 * self.diff:+.2f} ± {100 * self.se:.2f} pts ({self.test} t = {self.t:.2f}, "
+                f"df = {self.df:.{df_digits}f}, p = {self.p:.2g})")
+
     def __str__(self) -> str:
         if not math.isfinite(self.df):
             return f"{self.diff:+.3f} (one run: no test)"

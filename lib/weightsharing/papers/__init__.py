@@ -1,5 +1,5 @@
-"""One package per paper: models, runs, analysis, figures, and `report` (its `run(ctx)`). The registry maps notebook
-slugs to packages, and `Paper` is what every one of them offers the drivers (the CLI and the notebook helper)."""
+"""One package per paper: models, runs, analysis, claims, figures, and `report` (its `run(ctx)`). The registry maps
+notebook slugs to packages, and `Paper` is what every one of them offers the drivers (the CLI, the notebook helper)."""
 from __future__ import annotations
 
 from importlib import import_module

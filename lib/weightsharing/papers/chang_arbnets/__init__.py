@@ -4,7 +4,7 @@ Every weight of a layer reads a hash table through an index map fixed before tra
 sharing. Is more balanced sharing (Dirichlet alpha up) and more deterministic sharing (Neighborhood radius down)
 better? Spec: ../shared/specs/chang.md. No code was published: every unstated choice is ours and marked so.
 
-models: ArbNets and their hashes; runs: budgets, training, the sweep; analysis: effects, statements, claims;
+models: ArbNets and their hashes; runs: budgets, training, the sweep; analysis: effects, statements; claims: C1-C6;
 figures; report: `run(ctx)`, the chapter.
 """
 from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (the `papers.Paper` interface)

@@ -8,9 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from ...layers import hash_index, hash_stats
-from ...metrics import ALPHA, Comparison, contrast, failure_rates, holm, one_sample, regression_term, welch
-from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
-from .runs import SLUG
+from ...metrics import Comparison, failure_rates, one_sample, welch
 
 
 def main_runs(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -38,14 +36,14 @@ def alpha_effect(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _by_seed(df: pd.DataFrame, **where) -> pd.Series:
+def acc_by_seed(df: pd.DataFrame, **where) -> pd.Series:
     sub = df
     for k, v in where.items():
         sub = sub[sub[k] == v]
     return sub.set_index("seed").test_acc.sort_index()
 
 
-def _paired(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def paired_by_seed(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Accuracies of two settings on the seeds both have (a seed fixes the mask, so these are paired runs)."""
     common = a.index.intersection(b.index)
     return a[common].to_numpy(), b[common].to_numpy()
@@ -56,17 +54,17 @@ def radius_effect(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     d = main_runs(df, dataset)
     rows = []
     for s, g in d.groupby("sparsity"):
-        mod, uni, perm = (_by_seed(g, hash="neighborhood", radius=0), _by_seed(g, hash="uniform"),
-                          _by_seed(g, hash="permuted_modulus"))
-        drop = np.subtract(*_paired(mod, uni))
+        mod, uni, perm = (acc_by_seed(g, hash="neighborhood", radius=0), acc_by_seed(g, hash="uniform"),
+                          acc_by_seed(g, hash="permuted_modulus"))
+        drop = np.subtract(*paired_by_seed(mod, uni))
         if not len(drop):
             continue
         rows.append({"dataset": dataset, "sparsity": s, "modulus": mod.mean(), "uniform": uni.mean(),
                      "permuted_modulus": perm.mean() if len(perm) else None, "radius_drop": drop.mean(),
                      "radius_drop_se": drop.std(ddof=1) / math.sqrt(len(drop)) if len(drop) > 1 else float("nan"),
                      "radius_drop_df": len(drop) - 1.0, "radius_drop_p": one_sample(drop).p,
-                     "perm_minus_modulus": np.subtract(*_paired(perm, mod)).mean() if len(perm) else None,
-                     "perm_minus_uniform": np.subtract(*_paired(perm, uni)).mean() if len(perm) else None})
+                     "perm_minus_modulus": np.subtract(*paired_by_seed(perm, mod)).mean() if len(perm) else None,
+                     "perm_minus_uniform": np.subtract(*paired_by_seed(perm, uni)).mean() if len(perm) else None})
     return pd.DataFrame(rows)
 
 
@@ -92,122 +90,12 @@ def stuck_rates(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _delta(row) -> Comparison:
+def as_comparison(row) -> Comparison:
     """alpha_effect's or radius_effect's row as the comparison it was computed from."""
     if hasattr(row, "delta_p"):
         return Comparison(row.delta, row.delta_se, row.delta_df, row.delta_p)
     return Comparison(row.radius_drop, row.radius_drop_se, row.radius_drop_df, row.radius_drop_p, "one-sample")
 
-
-def converged(df: pd.DataFrame) -> tuple[bool, str]:
-    """The regime check of every Chang claim: in each compared arm's median run, training accuracy moved by less
-    than 1 point over the last tenth of training."""
-    by_arm = df.groupby(["dataset", "label", "sparsity"]).late_change.median()
-    worst = by_arm.max()
-    return bool(worst < 0.01), (f"largest median change of training accuracy over the last tenth of training "
-                                f"{100 * worst:.2f} points over {len(by_arm)} arms (threshold 1)")
-
-
-def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
-    R, out = rules(SLUG), []
-
-    def finding(support, against, evidence, runs, n_runs, cells=()):
-        ok, why = converged(runs)
-        return Finding(support, against, evidence, n_runs, ok, why, tuple(cells), finished(runs.finished_at))
-
-    d = main_runs(df, "mnist")
-    dir_m = d[d.hash == "dirichlet"]
-    a = alpha_effect(df, "mnist")
-    if len(a):
-        holm_p = holm(_delta(r).p for r in a.itertuples())
-        support = all(_delta(r).p < ALPHA and r.delta > 0 for r in a.itertuples())
-        against = any(r.delta < 0 and hp < ALPHA for r, hp in zip(a.itertuples(), holm_p))
-        arms = dir_m[dir_m.alpha.isin([dir_m.alpha.min(), dir_m.alpha.max()])]
-        out.append(judge(R["C1"], finding(support, against, "acc(max α) − acc(min α): " + "; ".join(
-            f"s = {r.sparsity:g}: {_delta(r)} (Holm p = {hp:.2g})" for r, hp in zip(a.itertuples(), holm_p)),
-            arms, int(arms.groupby(["sparsity", "alpha"]).size().min()), [f"s = {s:g}" for s in a.sparsity])))
-    else:
-        out.append(not_run(R["C1"], "no MNIST Dirichlet runs in this budget"))
-
-    c = alpha_effect(df, "cifar10")
-    if len(c) >= 2:
-        low, high = c.iloc[0], c.iloc[-1]
-        diff = contrast(_delta(low), _delta(high))
-        dc = main_runs(df, "cifar10")
-        dc = dc[(dc.hash == "dirichlet") & dc.sparsity.isin([low.sparsity, high.sparsity])]
-        arms = dc[dc.alpha.isin([dc.alpha.min(), dc.alpha.max()])]
-        out.append(judge(R["C2"], finding(
-            diff.significant() > 0 and _delta(high).significant() >= 0, diff.significant() < 0,
-            f"Δ(s = {low.sparsity:g}) = {_delta(low)}; Δ(s = {high.sparsity:g}) = {_delta(high)}; "
-            f"difference {diff} (reduced CIFAR-10 net)", arms, int(arms.groupby(["sparsity", "alpha"]).size().min()))))
-    else:
-        out.append(not_run(R["C2"], "this budget has fewer than two CIFAR-10 sparsities with α runs"))
-
-    quad = {s: regression_term(np.column_stack([np.ones(len(g)), g.entropy, g.entropy ** 2]), g.test_acc.to_numpy(), 2)
-            for s, g in dir_m.groupby("sparsity") if g.alpha.nunique() >= 3}
-    if len(quad) >= 2:
-        lo, hi = min(quad), max(quad)
-        diff = contrast(quad[lo], quad[hi])
-        out.append(judge(R["C3"], finding(
-            quad[lo].significant() < 0 and diff.significant() < 0,
-            diff.significant() > 0 or quad[lo].significant() > 0,
-            "; ".join(f"s = {s:g}: quadratic term {q}" for s, q in quad.items())
-            + f"; q(s = {lo:g}) − q(s = {hi:g}) = {diff}", dir_m[dir_m.sparsity.isin([lo, hi])],
-            int(dir_m[dir_m.sparsity.isin([lo, hi])].groupby(["sparsity", "alpha"]).size().min()))))
-    else:
-        out.append(not_run(R["C3"], "needs at least 3 α values at 2 sparsities"))
-
-    tests, used = {}, []
-    for dataset in ("mnist", "cifar10"):
-        m = main_runs(df, dataset)
-        drops = []
-        for _, g in m.groupby("sparsity"):
-            mod, uni = _paired(_by_seed(g, hash="neighborhood", radius=0), _by_seed(g, hash="uniform"))
-            drops += list(np.subtract(mod, uni))
-        if len(drops):
-            tests[dataset] = one_sample(drops)
-            used.append(m[(m.hash == "uniform") | ((m.hash == "neighborhood") & (m.radius == 0))])
-    if tests:
-        holm_p = dict(zip(tests, holm(t.p for t in tests.values())))
-        arms = pd.concat(used)
-        out.append(judge(R["C4"], finding(
-            len(tests) == 2 and all(t.significant() > 0 for t in tests.values()),
-            any(t.diff < 0 and holm_p[d] < ALPHA for d, t in tests.items()),
-            "; ".join(f"{d}: acc(r = 0) − acc(uniform), paired over sparsities and seeds, {t} (Holm p = {holm_p[d]:.2g})"
-                      for d, t in tests.items()), arms,
-            int(arms.groupby(["dataset", "label", "sparsity"]).size().min()), list(tests))))
-    else:
-        out.append(not_run(R["C4"], "no paired r = 0 and uniform runs"))
-
-    rad = radius_effect(df, "mnist")
-    if len(rad) >= 2:
-        low, high = rad.iloc[0], rad.iloc[-1]
-        diff = contrast(_delta(low), _delta(high))
-        arms = d[d.sparsity.isin([low.sparsity, high.sparsity]) & ((d.hash == "uniform") | ((d.hash == "neighborhood") & (d.radius == 0)))]
-        out.append(judge(R["C5"], finding(
-            diff.significant() > 0, diff.significant() < 0,
-            f"acc(r = 0) − acc(uniform): s = {low.sparsity:g} {_delta(low)}, s = {high.sparsity:g} {_delta(high)}; "
-            f"difference {diff}", arms, int(arms.groupby(["label", "sparsity"]).size().min()))))
-    else:
-        out.append(not_run(R["C5"], "needs two sparsities"))
-
-    worst = max(checks.values())
-    out.append(judge(R["C6"], Finding(worst < 1e-5, worst >= 1e-5,
-                                      "; ".join(f"{k}: max abs error {v:.1e}" for k, v in checks.items()), None)))
-    return out
-
-
-def verdicts(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
-    """`claims` with each verdict's fragility: every E2-E3 run (one setting, one seed) left out in turn."""
-    main = df[df.experiment == "E2-E3"]
-    cut = {d: stuck_threshold(df, d) for d in main.dataset.unique()}
-
-    def describe(i):
-        stuck = " (a stuck run)" if main.test_acc[i] < cut[main.dataset[i]] else ""
-        return f"{main.dataset[i]} {main.label[i]} s = {main.sparsity[i]:g} seed {main.seed[i]}{stuck}"
-
-    return leave_one_out(lambda run: claims(df if run is None else df.drop(index=run), checks), main.index,
-                         describe=describe)
 
 def statements(df: pd.DataFrame) -> pd.DataFrame:
     """The paper's results are figures only; its statements (spec §3) beside the number of ours that tests each."""

@@ -7,7 +7,8 @@ from ... import bench
 from ...context import RunContext
 from ...results import Results
 from .analysis import (alpha_effect, control_reading, duplicated_neurons, e4_reading, e4b_reading, ladder_rows,
-                       radius_effect, stuck_rates, statements, verdicts)
+                       radius_effect, stuck_rates, statements)
+from .claims import verdicts
 from .figures import figure1, figure2, figure3, figure4
 from .models import arbnet_checks
 from .runs import run_all
@@ -52,12 +53,13 @@ def run(ctx: RunContext) -> Results:
     said = res.table("statements", statements(df), {"ours": "{:+.4f}", "ours_std": "{:.4f}"})
     res.claims = verdicts(df, arbnet_checks())
 
-    hashed = res.table("hashed_benchmark", pd.DataFrame(bench.hashed_linear(repeats=3 if ctx.budget_name == "smoke" else 20)),
-                       {"ratio_to_linear": "{:.2f}"})
+    repeats = 3 if ctx.budget_name == "smoke" else 20
+    hashed = res.table("hashed_benchmark", pd.DataFrame(bench.hashed_linear(repeats=repeats)), {"ratio_to_linear": "{:.2f}"})
     res.glue("hashed_ratio_max", hashed.ratio_to_linear.max())
     res.glue("hashed_ratio_min", hashed.ratio_to_linear.min())
 
-    res.save("settings", main.groupby(["dataset", "label", "sparsity"]).test_acc.agg(["mean", "std", "count"]).reset_index())
+    res.save("settings", main.groupby(["dataset", "label", "sparsity"]).test_acc.agg(["mean", "std", "count"])
+             .reset_index())
     for name, frame in (("alpha_effect", alpha_tab), ("radius_effect", radius_tab), ("stuck_rates", stuck),
                         ("statements", said), ("duplicated_neurons", dup), ("hashed_benchmark", hashed)):
         res.save(name, frame)

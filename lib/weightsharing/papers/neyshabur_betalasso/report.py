@@ -7,7 +7,7 @@ from ... import bench
 from ...context import RunContext
 from ...planning import ASSUMED_GPU
 from ...results import Results
-from . import analysis as A, figures as Fig, ladder as L, runs as R, speed
+from . import analysis as A, claims as C, figures as Fig, ladder as L, runs as R, speed
 
 
 def run(ctx: RunContext) -> Results:
@@ -63,7 +63,7 @@ def run(ctx: RunContext) -> Results:
     code = res.table("reproduction_code", A.reproduction_as_found())
     res.glue_all(A.reproduction_effects())
 
-    res.claims = A.verdicts(df, alpha=b.alpha)
+    res.claims = C.verdicts(df, alpha=b.alpha)
 
     rounds = 3 if ctx.budget_name == "smoke" else 15
     lc = res.table("lc_benchmark", pd.DataFrame(bench.lc_backends(rounds=rounds)), decimals=2)
@@ -99,7 +99,8 @@ def setup(res: Results, ctx: RunContext) -> tuple[tuple[str, ...], dict[str, str
         res.glue(f"epochs_{d}", e)
     res.glue("gpu_hours", cost.gpu_hours.sum())
     res.glue_all(A.shrink_context(b.alpha))
-    k_matched = [R.lambdas(R.Run("E1", d, "S-FC", beta=50.0), b, b.steps(d, R.train_images(d, b)))["k"] for d in datasets]
+    k_matched = [R.lambdas(R.Run("E1", d, "S-FC", beta=50.0), b, b.steps(d, R.train_images(d, b)))["k"]
+                 for d in datasets]
     res.glue_all({"k_min": min(k_matched), "k_max": max(k_matched), "gpu_name": gpu, "n_seeds": b.seeds})
     if b.ladder is not None:
         res.glue_all({"ladder_train": b.ladder.train, "ladder_rungs": ", ".join(map(str, b.ladder.lengths)),

@@ -12,7 +12,8 @@ from ...results import Results
 from ...train import n_params
 from . import converged as CS
 from .analysis import (accuracy_table, authors_robustness, distance_frame, distance_table, ladder_rows, leak_table,
-                       robustness_table, verdicts)
+                       robustness_table)
+from .claims import verdicts
 from .figures import converged_start, curves, deeper_layers, divergence, measure_relation
 from .models import PARAMS, cnn, convert, fcn
 from .runs import run_all
@@ -57,7 +58,8 @@ def run(ctx: RunContext) -> Results:
     ratios = converged(res, cs, by_seed)
 
     dist_all = pd.concat([distance_frame(r).assign(seed=s) for s, r in by_seed.items()])
-    rel = CS.measure_relation(dist_all, cs if len(cs) else pd.DataFrame(columns=["experiment", "euclid_r1", "cosine_r1"]))
+    rel = CS.measure_relation(dist_all, cs if len(cs) else
+                              pd.DataFrame(columns=["experiment", "euclid_r1", "cosine_r1"]))
     res.figure("measure_relation", measure_relation(rel))
     res.glue_all(CS.relation_headline(rel))
 
@@ -149,7 +151,10 @@ def converged(res: Results, cs: pd.DataFrame, by_seed: dict) -> pd.DataFrame | N
 
 def deeper(res: Results, dist_all: pd.DataFrame) -> None:
     """Layers 2 and 3: does the noise's effect on neighbouring filters carry past the first layer?"""
-    ends = dist_all.groupby(["experiment", "seed"]).apply(lambda g: g.sort_values("epoch").iloc[-1], include_groups=False)
+    def last_epoch(g):
+        return g.sort_values("epoch").iloc[-1]
+
+    ends = dist_all.groupby(["experiment", "seed"]).apply(last_epoch, include_groups=False)
     ends = ends.groupby("experiment")[["cos_l1_r1", "cos_l2_r1", "cos_l3_r1"]].mean()
     res.table("deeper_ends", ends.reset_index(), decimals=5)
     for e in ends.index:
@@ -158,7 +163,8 @@ def deeper(res: Results, dist_all: pd.DataFrame) -> None:
     if {"0", "1"} <= set(ends.index):
         for layer in (2, 3):
             more = ends.loc["0", f"cos_l{layer}_r1"] > ends.loc["1", f"cos_l{layer}_r1"]
-            res.glue(f"deep_l{layer}_reading", "more without noise than with it" if more else "more with noise than without")
+            res.glue(f"deep_l{layer}_reading",
+                     "more without noise than with it" if more else "more with noise than without")
         noisier = [ends.loc["1", f"cos_l{layer}_r1"] > ends.loc["0", f"cos_l{layer}_r1"] for layer in (2, 3)]
         res.glue("deep_conclusion", "carries to both deeper layers" if all(noisier) else
                  "carries to neither deeper layer" if not any(noisier) else "carries to only one of the deeper layers")

@@ -4,7 +4,7 @@ Task: two 14x14 digits in, 1 iff the first is <= the second. Ten models cross we
 branch, or convolutions) with an auxiliary digit-classification loss. Spec: ../shared/specs/salimbeni.md.
 
 models: the pairs, the arms and the paper's values; runs: budgets, protocols, training alone or stacked, the sweep;
-analysis: Table I, collapsed runs, sensitivity, claims; figures; report: `run(ctx)`, the chapter.
+analysis: Table I, collapsed runs, sensitivity; claims: S1-S7; figures; report: `run(ctx)`, the chapter.
 """
 from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (the `papers.Paper` interface)
 from .report import run  # noqa: F401

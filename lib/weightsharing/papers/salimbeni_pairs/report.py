@@ -8,7 +8,8 @@ from ...context import RunContext
 from ...metrics import binomial_interval
 from ...results import Results
 from .analysis import (COLLAPSED, ablation_table, collapse_rates, fig5_table, ladder_rows, positive_share,
-                       sensitivity_table, table1, table2, verdicts)
+                       sensitivity_table, table1, table2)
+from .claims import verdicts
 from .figures import figure5, figure6, figure7, figure_runs
 from .models import mnist_pairs
 from .runs import run_all
@@ -90,7 +91,8 @@ def run(ctx: RunContext) -> Results:
     ablations = res.table("ablations", ablation_table(df),
                           empty=f"ablations E6a-c run only in the `paper` budget (this is {ctx.budget_name!r})")
 
-    t2 = res.table("table2_learning_rates", table2(df), {"paper_lr": "{:.2g}", "ours_lr": "{:.2g}", "change": "{:+.3f}"})
+    t2 = res.table("table2_learning_rates", table2(df),
+                   {"paper_lr": "{:.2g}", "ours_lr": "{:.2g}", "change": "{:+.3f}"})
     res.glue("t2_differ", ", ".join(t2.model[~t2.same]) or "none")
 
     for name, frame in (("fig5", f5), ("sensitivity", sens), ("table2_learning_rates", t2), ("collapse_rates", rates),

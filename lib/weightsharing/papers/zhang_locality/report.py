@@ -8,7 +8,8 @@ from ... import bench, data
 from ...context import RunContext
 from ...results import Results
 from .analysis import (fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows, offset_reading,
-                       stuck_rates, table1, table2, text_protocol_table, verdicts)
+                       stuck_rates, table1, table2, text_protocol_table)
+from .claims import verdicts
 from .figures import figure1, figure2, figure3, figure_fgsm_samples
 from .models import DATASETS, IMAGE_MODELS, TREE_MODELS, build_image_model
 from .runs import run_images, run_tree
@@ -52,7 +53,8 @@ def run(ctx: RunContext) -> Results:
     res.glue("fig2_rel", loc.rel_error[big])
     res.glue("fig2_rho", loc.gain_error_rho[big])
     res.glue("fig2_influential", loc.influential[big])
-    res.glue("fig2_paper", loc.paper_rel_error_trial0[big] if loc.paper_rel_error_trial0.notna().any() else float("nan"))
+    paper = loc.paper_rel_error_trial0
+    res.glue("fig2_paper", paper[big] if paper.notna().any() else float("nan"))
 
     images = run_images(b, ctx.store, device=ctx.device)
     acc = res.table("fig3", image_table(images))

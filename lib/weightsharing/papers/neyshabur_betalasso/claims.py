@@ -1,0 +1,204 @@
+"""The claims N1-N7, A1 and A2 by the rules of papers/claims/neyshabur_betalasso.yml: the regime check, the verdicts,
+and their fragility over runs."""
+from __future__ import annotations
+import math
+import numpy as np
+import pandas as pd
+from ...metrics import ALPHA, equivalence, holm, linear_contrast, one_sample, welch
+from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
+from . import ladder
+from .analysis import DATASETS, NULL_MARGIN, e1
+from .models import dense_counts, layer1_reference_counts
+from .runs import SLUG
+
+
+def sgd_fits(df: pd.DataFrame) -> tuple[bool, str]:
+    """The regime check of every claim: the median SGD S-FC run ends with training accuracy >= 95 % per dataset."""
+    sgd = e1(df)
+    sgd = sgd[(sgd.model == "S-FC") & (sgd.optimizer == "SGD")]
+    med = sgd.groupby("dataset").final_train_acc.median()
+    if not len(med):
+        return False, "no SGD S-FC runs"
+    return bool((med >= 0.95).all()), ("median final training accuracy of SGD S-FC: "
+                                       + ", ".join(f"{d} {100 * v:.1f} %" for d, v in med.items()) + " (threshold 95 %)")
+
+
+def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
+    """N1-N7, A1 and A2 by the rules of papers/claims/neyshabur_betalasso.yml."""
+    R, t1 = rules(SLUG), e1(df)
+    datasets = sorted(t1.dataset.unique(), key=DATASETS.index)
+    regime, regime_why = sgd_fits(df)
+    out = []
+
+    def arm(d, model, training="SGD", frame=t1):
+        return frame[(frame.dataset == d) & (frame.model == model) & (frame.training == training)]
+
+    def acc(d, model, training="SGD"):
+        return arm(d, model, training).test_acc.to_numpy()
+
+    def finding(support, against, evidence, arms, cells=()):
+        n_runs = min((len(a) for a in arms), default=0)
+        return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells),
+                       finished(*(a.finished_at for a in arms)))
+
+    def have(d, *rows):
+        return all(len(arm(d, *r)) for r in rows)
+
+    # N1a: the convolution's advantage over S-FC, and the share of it that locality alone recovers
+    tests, contrasts, ev, arms, cells = {}, {}, [], [], []
+    for d in datasets:
+        if not have(d, ("S-CONV",), ("S-LOCAL",), ("S-FC",)):
+            continue
+        groups = {m: acc(d, m) for m in ("S-CONV", "S-LOCAL", "S-FC")}
+        tests[d, "advantage"] = welch(groups["S-CONV"], groups["S-FC"])
+        tests[d, "recovered"] = contrasts[d] = linear_contrast(groups, {"S-LOCAL": 1, "S-CONV": -0.5, "S-FC": -0.5})
+        arms += [arm(d, m) for m in groups]
+        cells.append(d)
+        ev.append(f"{d}: S-CONV − S-FC = {tests[d, 'advantage'].points()}; S-LOCAL − (S-CONV + S-FC)/2 = {contrasts[d].points()}")
+    against = [c.diff < 0 and p < ALPHA for c, p in zip(contrasts.values(), holm(c.p for c in contrasts.values()))]
+    out.append(judge(R["N1a"], finding(all(c.significant() > 0 for c in tests.values()), any(against), "; ".join(ev),
+                                       arms, cells)) if tests else not_run(R["N1a"], "no dataset has every compared arm"))
+
+    # N1b
+    tests, ev, arms, cells = {}, [], [], []
+    for d in datasets:
+        if have(d, ("S-FC",), ("3-FC",)):
+            tests[d] = welch(acc(d, "S-FC"), acc(d, "3-FC"))
+            arms += [arm(d, "S-FC"), arm(d, "3-FC")]
+            cells.append(d)
+            ev.append(f"{d}: S-FC − 3-FC = {tests[d].points()}")
+    out.append(_family(R["N1b"], tests, ev, arms, cells, finding))
+
+    # N2, N3, A2 on the ladder's top rung, where SGD fits its data
+    lad = ladder.frame(df)
+    lregime, lregime_why = ladder.regime(lad)
+
+    def lfinding(support, against, evidence, arms, check=(lregime, lregime_why)):
+        return Finding(support, against, evidence, min((len(a) for a in arms), default=0), *check, (),
+                       finished(*(a.finished_at for a in arms)))
+
+    top = {a: ladder.at_top(lad, a) for a in (*ladder.ARMS, *ladder.TOP_ONLY)} if len(lad) else {}
+    where = f"ladder top rung ({ladder.top(lad)} epochs)" if len(lad) else ""
+    # without budget matching (`paper`) the matched lambda is the paper's, and the ladder has that one arm
+    paper_arm = "β-lasso (paper λ)" if len(top.get("β-lasso (paper λ)", ())) else "β-lasso (matched λ)"
+    for cid, name in (("N2", "β-lasso (matched λ)"), ("A2", paper_arm)):
+        b, sgd = top.get(name, ()), top.get("SGD", ())
+        if len(b) and len(sgd):
+            c = welch(b.test_acc, sgd.test_acc)
+            out.append(judge(R[cid], lfinding(c.significant() > 0, c.significant() < 0,
+                                              f"{where}: {name} − SGD = {c.points()}; layer 1 "
+                                              f"{100 * b.nnz1.mean() / dense_counts(alpha, 10)[0]:.2f} % non-zero",
+                                              [b, sgd])))
+        else:
+            out.append(not_run(R[cid], "the epoch ladder is not in this budget"))
+    b, sgd, local = (top.get(a, ()) for a in ("β-lasso (matched λ)", "SGD", "S-LOCAL SGD"))
+    if len(b) and len(sgd) and len(local):
+        groups = {"b50": b.test_acc, "sgd": sgd.test_acc, "local": local.test_acc}
+        c = linear_contrast(groups, {"b50": 1, "sgd": -0.5, "local": -0.5})
+        gap = local.test_acc.mean() - sgd.test_acc.mean()
+        closed = (b.test_acc.mean() - sgd.test_acc.mean()) / gap if gap else float("nan")
+        out.append(judge(R["N3"], lfinding(c.significant() > 0, c.significant() < 0,
+                                              f"{where}: β50 closes {100 * closed:.0f} % of the {100 * gap:.2f}-point "
+                                              f"SGD S-FC → S-LOCAL gap; β50 − midpoint = {c.points()}", [b, sgd, local])))
+    else:
+        out.append(not_run(R["N3"], "the epoch ladder is not in this budget"))
+
+    # N4: beta = 50 against beta = 0 and 1 (Table 2's runs)
+    tests, ev, arms, cells = {}, [], [], []
+    for d in datasets:
+        others = ("β-lasso β = 0", "β-lasso β = 1")
+        if not have(d, ("S-FC", "β-lasso β = 50"), *(("S-FC", o) for o in others)):
+            continue
+        for o in others:
+            tests[d, o] = welch(acc(d, "S-FC", "β-lasso β = 50"), acc(d, "S-FC", o))
+            ev.append(f"{d}: β50 − {o} = {tests[d, o].points()}")
+            arms.append(arm(d, "S-FC", o))
+        arms.append(arm(d, "S-FC", "β-lasso β = 50"))
+        cells.append(d)
+    out.append(_family(R["N4"], tests, ev, arms, cells, finding))
+
+    # N5 (with A3) on the ladder's top rung
+    b = top.get("β-lasso (matched λ)", ())
+    ref = layer1_reference_counts(alpha)
+    if len(b):
+        dense = dense_counts(alpha, 10)
+        share2, share3 = b.nnz2 / dense[1], b.nnz3 / dense[2]
+        t = {"layer 1 below S-LOCAL": one_sample(b.nnz1, ref["S-LOCAL"]), "layer 1 above S-CONV": one_sample(b.nnz1, ref["S-CONV"]),
+             "layer 2 below 25 %": one_sample(share2, 0.25), "layer 3 above 50 %": one_sample(share3, 0.5)}
+        right = [c.p_below() if "below" in k else c.p_above() for k, c in t.items()]
+        wrong = holm(c.p_above() if "below" in k else c.p_below() for k, c in t.items())
+        out.append(judge(R["N5"], lfinding(
+            all(p < ALPHA for p in right), any(p < ALPHA for p in wrong),
+            f"{where}: layer 1 {b.nnz1.mean():,.0f} (S-CONV {ref['S-CONV']:,}, S-LOCAL {ref['S-LOCAL']:,}), layer 2 "
+            f"{100 * share2.mean():.1f} % of dense, layer 3 {100 * share3.mean():.1f} % ({len(b)} seeds)", [b],
+            ladder.regime(lad, ("SGD", "β-lasso (matched λ)")))))
+    else:
+        out.append(not_run(R["N5"], "the epoch ladder is not in this budget"))
+
+    # N6: locality beyond a shuffle null, on the ladder's top rung
+    b, sgd = top.get("β-lasso (matched λ)", ()), top.get("SGD", ())
+    if len(b) and len(sgd) and b.ell_excess.notna().all() and sgd.ell_excess.notna().all():
+        level = one_sample(b.ell_excess, NULL_MARGIN)
+        diff = welch(b.ell_excess, sgd.ell_excess)
+        out.append(judge(R["N6"], lfinding(
+            level.p_above() < ALPHA and diff.p_above() < ALPHA, diff.p_below() < ALPHA,
+            f"{where}: mean excess of ℓ over its shuffle null per live filter: β-lasso {b.ell_excess.mean():.3f} "
+            f"({b.ell_live.mean():,.0f} live filters), SGD {sgd.ell_excess.mean():.3f}; β-lasso − {NULL_MARGIN}: "
+            f"{level}; β-lasso − SGD: {diff}", [b, sgd])))
+    else:
+        out.append(not_run(R["N6"], "the epoch ladder is not in this budget"))
+
+    # N7
+    e5 = df[df.experiment == "E5"]
+    fc, conv = e5[e5.model == "S-FC"], e5[e5.model == "S-CONV"]
+    if set(fc.permuted) == {False, True} and set(conv.permuted) == {False, True}:
+        fc_acc = welch(fc[fc.permuted].test_acc, fc[~fc.permuted].test_acc)
+        fc_loc = welch(np.log(fc[fc.permuted].locality.astype(float)), np.log(fc[~fc.permuted].locality.astype(float)))
+        drop = welch(conv[~conv.permuted].test_acc, conv[conv.permuted].test_acc)
+        eq_acc, eq_loc = equivalence(fc_acc, 0.015), equivalence(fc_loc, math.log(1.2))
+        wrong = holm([fc_acc.p_outside(0.015),
+                      fc_loc.p_outside(math.log(1.2)), drop.p_below(0.05)])
+        out.append(judge(R["N7"], finding(
+            eq_acc.equivalent and eq_loc.equivalent and drop.p_above(0.05) < ALPHA, any(p < ALPHA for p in wrong),
+            f"S-FC β-lasso permuted − natural accuracy {eq_acc}; log ℓ {eq_loc}; S-CONV natural − permuted {drop}",
+            [fc[fc.permuted], fc[~fc.permuted], conv[conv.permuted], conv[~conv.permuted]])))
+    else:
+        out.append(not_run(R["N7"], "E5 is not in this budget"))
+
+    # A1
+    tests, ev, arms, cells = {}, [], [], []
+    for d in datasets:
+        if have(d, ("S-CONV",), ("S-LOCAL",)):
+            tests[d] = welch(acc(d, "S-CONV"), acc(d, "S-LOCAL"))
+            ev.append(f"{d}: S-CONV − S-LOCAL {equivalence(tests[d], 0.02)}")
+            arms += [arm(d, "S-CONV"), arm(d, "S-LOCAL")]
+            cells.append(d)
+    beyond = holm(c.p_outside(0.02) for c in tests.values())
+    out.append(judge(R["A1"], finding(bool(tests) and all(equivalence(c, 0.02).equivalent for c in tests.values()),
+                                      any(p < ALPHA for p in beyond), "; ".join(ev), arms, cells))
+               if tests else not_run(R["A1"], "no S-CONV and S-LOCAL runs"))
+
+    return sorted(out, key=lambda c: list(R).index(c["id"]))
+
+
+def _family(rule, tests: dict, ev: list[str], arms: list, cells: list, finding) -> dict:
+    """A claim over a family of tests: holds if every test is positive at 0.05 (intersection-union), contradicted if
+    one is negative after Holm's correction over the family."""
+    if not tests:
+        return not_run(rule, "no dataset of this budget has every compared arm")
+    adjusted = holm(c.p for c in tests.values())
+    return judge(rule, finding(all(c.significant() > 0 for c in tests.values()),
+                               any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
+                               "; ".join(ev), arms, cells))
+
+
+def verdicts(df: pd.DataFrame, **kw) -> list[dict]:
+    """`claims(df, **kw)` with each verdict's fragility: every unit (one model, training and seed) left out in turn,
+    once however many experiments share it."""
+    first = df.drop_duplicates("unit")
+
+    def describe(unit):
+        r = first[first.unit == unit].iloc[0]
+        return f"{r.dataset} {r.label} seed {r.seed} ({r.experiment}" + (", permuted)" if r.permuted else ")")
+
+    return leave_one_out(lambda u: claims(df if u is None else df[df.unit != u], **kw), first.unit, describe=describe)

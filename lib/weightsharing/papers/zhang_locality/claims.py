@@ -1,0 +1,252 @@
+"""The claims Z1-Z9 by the rules of papers/claims/zhang_locality.yml: the regime checks, the verdicts, and their
+fragility over trials."""
+from __future__ import annotations
+import math
+import numpy as np
+import pandas as pd
+from ...metrics import ALPHA, equivalence, holm, one_sample, welch
+from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
+from .analysis import fig1_table, fig2_metrics, iid, stuck_rates
+from .models import FULL, LOCALITY, TREE_MODELS
+from .runs import SLUG
+
+
+def tree_regime(tree: pd.DataFrame) -> tuple[bool, str]:
+    """At ε = 0 and every n, the best model's median training MSE is at most 1e-3."""
+    clean = iid(tree)[iid(tree).noise == 0]
+    best = clean.groupby(["n_train", "model"]).train_mse.median().groupby("n_train").min()
+    if not len(best):
+        return False, "no ε = 0 runs"
+    return bool((best <= 1e-3).all()), (f"best model's median training MSE at ε = 0: worst over n {best.max():.1e} "
+                                        f"(n = {best.idxmax()}; threshold 1e-3)")
+
+
+def image_regime(images: pd.DataFrame) -> tuple[bool, str]:
+    """Every compared arm's median final training loss is below half of ln 10 (chance)."""
+    med = images.groupby(["dataset", "per_class", "model"]).final_train_loss.median()
+    worst = med.idxmax()
+    return bool((med < math.log(10) / 2).all()), (
+        f"highest median final training loss {med.max():.2f} ({worst[0]} {worst[2]} k = "
+        f"{'full' if worst[1] == FULL else worst[1]}; threshold {math.log(10) / 2:.2f})")
+
+
+def _trials(tree: pd.DataFrame, model: str, noise: float, n: int) -> pd.Series:
+    sub = tree[(tree.model == model) & (tree.noise == noise) & (tree.n_train == n) & ~tree.constant]
+    return sub.set_index("trial").test_mse
+
+
+def tree_claims(tree: pd.DataFrame, extras: dict) -> list[dict]:
+    R = rules(SLUG)
+    table = fig1_table(tree)
+    noises = sorted(table.noise.unique())
+    sizes = sorted(table.n_train.unique())
+    regime, regime_why = tree_regime(tree)
+    runs = int(iid(tree).groupby(["model", "noise", "n_train"]).size().min())
+    when = finished(iid(tree).finished_at)
+
+    def finding(support, against, evidence, n_runs=runs, cells=()):
+        return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells), when)
+
+    tests, ties = {}, []
+    for noise in noises:
+        for n in sizes:
+            for loc in LOCALITY:
+                for other in ("WeightNet", "FCNet"):
+                    a, b = _trials(tree, other, noise, n), _trials(tree, loc, noise, n)
+                    if max(a.median(), b.median()) < 0.01:
+                        ties.append((noise, n, loc, other))
+                        continue
+                    both = a.index.intersection(b.index)
+                    tests[noise, n, loc, other] = one_sample(np.log10(a[both]) - np.log10(b[both]))
+    adjusted = dict(zip(tests, holm(c.p for c in tests.values())))
+    ok = [k for k, c in tests.items() if c.significant() > 0]
+    reversed_ = [k for k, c in tests.items() if c.diff < 0 and adjusted[k] < ALPHA]
+    failing = [k for k in tests if k not in ok]
+    rates = stuck_rates(tree)
+    stuck_loc = rates[rates.model.isin(LOCALITY)]
+    out = [judge(R["Z1"], finding(
+        not failing, bool(reversed_),
+        f"{len(ok) + len(ties)} of {len(tests) + len(ties)} (cell, pair) comparisons support the ordering "
+        f"({len(ties)} ties at zero); not significant: {len(failing) - len(reversed_)}"
+        + (f", e.g. {_cell(failing[0])}: {tests[failing[0]]}" if failing else "")
+        + ("; Holm-significant reversals: " + "; ".join(f"{_cell(k)} {tests[k]}" for k in reversed_[:3]) if reversed_ else "")
+        + f"; stuck locality trials: {int(stuck_loc.stuck.sum())} in {len(stuck_loc)} cells",
+        cells=[f"ε = {e:g}, n = {n}" for e in noises for n in sizes]))]
+
+    big = max(sizes)
+    z2 = {e: one_sample(_trials(tree, "WeightNet", e, big), 0.05) for e in noises}
+    z2_holm = dict(zip(z2, holm(c.p_above() for c in z2.values())))
+    out.append(judge(R["Z2"], finding(
+        all(c.p_below() < ALPHA for c in z2.values()), any(p < ALPHA for p in z2_holm.values()),
+        f"WeightNet at n = {big}, mean test MSE − 0.05: " + "; ".join(
+            f"ε = {e:g}: {c} (one-sided p below = {c.p_below():.2g})" for e, c in z2.items()),
+        cells=[f"ε = {e:g}" for e in noises])))
+
+    noisy = max(noises)
+    low = {(m, n): one_sample(_trials(tree, m, noisy, n), 0.05) for m in TREE_MODELS for n in sizes}
+    loc_ok = all(any(low[m, n].p_below() < ALPHA for n in sizes if n <= 512) for m in LOCALITY)
+    others = [(m, n) for m in ("WeightNet", "FCNet") for n in sizes if n <= 1024]
+    others_ok = all(low[k].p_above() < ALPHA for k in others)
+    early = dict(zip(others, holm(low[k].p_below() for k in others)))
+    first = {m: next((n for n in sizes if low[m, n].p_below() < ALPHA), None) for m in TREE_MODELS}
+    out.append(judge(R["Z3"], finding(
+        loc_ok and others_ok, any(p < ALPHA for p in early.values()),
+        f"smallest n with mean test MSE significantly below 0.05 at ε = {noisy:g}: "
+        + ", ".join(f"{m} {first[m] or 'never'}" for m in TREE_MODELS)
+        + f"; WeightNet and FCNet significantly above 0.05 in {sum(low[k].p_above() < ALPHA for k in others)} of "
+          f"{len(others)} cells with n ≤ 1024")))
+
+    f2 = fig2_metrics(extras)
+    if len(f2) and set(f2.n_train) >= {512, 4096}:
+        w = f2[f2.model == "WeightNet"]
+        loc = f2[f2.model == "LocalNet"]
+        conc = one_sample(w[w.n_train == 4096].concentration, 0.9)
+        grew = welch(w[w.n_train == 4096].concentration, w[w.n_train == 512].concentration)
+        err = one_sample(loc[loc.n_train == 4096].rel_error, 0.1)
+        err_all = loc.groupby("n_train").rel_error_all.mean()
+        bad = holm([conc.p_below(), err.p_above()])
+        out.append(judge(R["Z4"], finding(
+            conc.p_above() < ALPHA and grew.significant() > 0 and err.p_below() < ALPHA, any(p < ALPHA for p in bad),
+            f"WeightNet concentration at n = 4096 − 0.9: {conc}; n = 4096 − n = 512: {grew}; LocalNet relative error on "
+            f"its influential positions at n = 4096 − 0.1: {err}; over all 32 positions (the earlier measure) "
+            f"{err_all[512]:.3f} → {err_all[4096]:.3f}", int(min(len(w[w.n_train == 4096]), len(loc[loc.n_train == 4096]))))))
+    else:
+        out.append(not_run(R["Z4"], "n = 512 and 4096 are not in this budget"))
+    return out
+
+
+def _cell(k) -> str:
+    noise, n, loc, other = k
+    return f"{other} vs {loc} at n = {n}, ε = {noise:g}"
+
+
+def _size(k) -> str:
+    return "full" if k == FULL else str(k)
+
+
+def image_claims(images: pd.DataFrame) -> list[dict]:
+    R = rules(SLUG)
+    ours = images[images.protocol == "ours"]
+
+    def acc(dataset, model, k, column="clean_acc"):
+        return ours[(ours.dataset == dataset) & (ours.model == model) & (ours.per_class == k)][column].to_numpy()
+
+    def finding(support, against, evidence, used, cells=()):
+        n_runs = int(used.groupby(["dataset", "model", "per_class"]).size().min()) if len(used) else 0
+        regime, regime_why = image_regime(used)  # over the arms this claim compares
+        return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells), finished(used.finished_at))
+
+    sizes = list(dict.fromkeys(ours.per_class))
+    order = sorted(sizes, key=lambda k: 10 ** 9 if k == FULL else k)
+    small, large = order[0], order[-1]
+    out = []
+    rise = {(d, m): welch(acc(d, m, large), acc(d, m, small)) for d in DATASETS_ORDER for m in IMAGE_ORDER
+            if len(acc(d, m, large))}
+    rise_holm = dict(zip(rise, holm(c.p for c in rise.values())))
+    out.append(judge(R["Z5"], finding(
+        len(order) >= 2 and all(c.significant() > 0 for c in rise.values()),
+        any(c.diff < 0 and rise_holm[k] < ALPHA for k, c in rise.items()),
+        f"accuracy at k = {_size(large)} − k = {_size(small)}: smallest "
+        + (lambda k: f"{k[0]} {k[1]} {rise[k]}")(min(rise, key=lambda k: rise[k].t)),
+        ours[ours.per_class.isin([small, large])], [f"{d} {m}" for d, m in rise])))
+
+    best, close, against = [], [], []
+    for k in order:
+        for m in ("FCNet", "WeightNet", "LocalNet"):
+            c = welch(acc("mnist", "ConvNet", k), acc("mnist", m, k))
+            best.append(c.significant() > 0)
+            against.append((c.diff < 0, c.p))
+        if k == FULL or k >= 100:
+            trio = ("FCNet", "WeightNet", "LocalNet")
+            for i, a in enumerate(trio):
+                for b in trio[i + 1:]:
+                    c = welch(acc("mnist", a, k), acc("mnist", b, k))
+                    close.append((f"k = {_size(k)} {a} − {b}", equivalence(c, 0.03)))
+                    against.append((True, c.p_outside(0.03)))
+    adj = holm(p for _, p in against)
+    worst = max(close, key=lambda t: t[1].p) if close else None
+    out.append(judge(R["Z6"], finding(
+        all(best) and all(e.equivalent for _, e in close), any(flag and p < ALPHA for (flag, _), p in zip(against, adj)),
+        f"ConvNet significantly above each other model in {sum(best)} of {len(best)} comparisons; "
+        f"{sum(e.equivalent for _, e in close)} of {len(close)} pairs equivalent within ±0.03"
+        + (f"; least equivalent {worst[0]}: {worst[1]}" if worst else ""), ours[ours.dataset == "mnist"])))
+
+    z7, bad = [], []
+    for k in order:
+        for m in ("ConvNet", "FCNet", "LocalNet"):
+            c = welch(acc("cifar10", "WeightNet", k), acc("cifar10", m, k))
+            margin = -0.02 if (k == FULL or k >= 100) else 0.0
+            z7.append((f"k = {_size(k)} vs {m}", c, c.p_below(margin) < ALPHA))
+            bad.append((c.diff > 0, c.p))
+    adj = holm(p for _, p in bad)
+    weakest = max(z7, key=lambda t: t[1].diff)
+    out.append(judge(R["Z7"], finding(
+        all(ok for *_, ok in z7), any(flag and p < ALPHA for (flag, _), p in zip(bad, adj)),
+        f"WeightNet below the others by the rule's margin in {sum(ok for *_, ok in z7)} of {len(z7)} comparisons; "
+        f"closest: {weakest[0]}: WeightNet − other = {weakest[1]}", ours[ours.dataset == "cifar10"])))
+
+    fg = ours[ours.fgsm_acc.notna()].assign(change=lambda d: (d.fgsm_acc - d.clean_acc) / d.clean_acc)
+    ks = sorted(fg.per_class.unique(), key=lambda k: 10 ** 9 if k == FULL else k)
+    if len(ks) >= 2:
+        lo_k, hi_k = ks[0], ks[-1]
+
+        def change(dataset, model, k):
+            return fg[(fg.dataset == dataset) & (fg.model == model) & (fg.per_class == k)].change.to_numpy()
+
+        sim = {k: welch(change("mnist", "WeightNet", k), change("mnist", "LocalNet", k)) for k in (lo_k, hi_k)}
+        shrink = {m: welch(change("mnist", m, hi_k), change("mnist", m, lo_k)) for m in ("WeightNet", "LocalNet")}
+        fam = [c.p_outside(0.03) for c in sim.values()] + \
+              [c.p_below() for c in shrink.values()]
+        used = fg[(fg.dataset == "mnist") & fg.model.isin(["WeightNet", "LocalNet"])]
+        out.append(judge(R["Z8"], finding(
+            all(equivalence(c, 0.03).equivalent for c in sim.values()) and all(c.significant() > 0 for c in shrink.values()),
+            any(p < ALPHA for p in holm(fam)),
+            "; ".join(f"k = {_size(k)}: WeightNet − LocalNet {equivalence(c, 0.03)}" for k, c in sim.items())
+            + "; " + "; ".join(f"{m} change at k = {_size(hi_k)} − k = {_size(lo_k)}: {c}" for m, c in shrink.items()), used)))
+        gap = {k: welch(change("cifar10", "WeightNet", k), change("cifar10", "LocalNet", k)) for k in (lo_k, hi_k)}
+        gap_holm = holm(c.p for c in gap.values())
+        used = fg[(fg.dataset == "cifar10") & fg.model.isin(["WeightNet", "LocalNet"])]
+        out.append(judge(R["Z9"], finding(
+            all(c.significant() > 0 and c.diff >= 0.08 for c in gap.values()),
+            any(c.diff < 0 and p < ALPHA for c, p in zip(gap.values(), gap_holm)),
+            "; ".join(f"k = {_size(k)}: WeightNet change − LocalNet change = {c}" for k, c in gap.items()), used)))
+    else:
+        for cid in ("Z8", "Z9"):
+            out.append(not_run(R[cid], "this budget evaluates FGSM at fewer than two training sizes"))
+    return out
+
+
+DATASETS_ORDER = ("mnist", "cifar10")
+IMAGE_ORDER = ("ConvNet", "FCNet", "WeightNet", "LocalNet")
+
+
+def verdicts(tree: pd.DataFrame, extras: dict, images: pd.DataFrame) -> list[dict]:
+    """Every claim with its fragility: each tree trial (one model, size and θ draw, all its noise settings) and each
+    image unit (one model, dataset, size and trial) left out in turn."""
+    trials = list(tree[["model", "n_train", "trial"]].drop_duplicates().itertuples(index=False, name=None))
+    runs = [("tree", t) for t in trials] + [("images", i) for i in images.index]
+    all_tree, all_images = tree_claims(tree, extras), image_claims(images)  # each half is unchanged by the other's runs
+
+    def without(run):
+        if run is None:
+            return all_tree + all_images
+        kind, ident = run
+        if kind == "images":
+            return all_tree + image_claims(images.drop(index=ident))
+        model, n, trial = ident
+        keep = ~((tree.model == model) & (tree.n_train == n) & (tree.trial == trial))
+        ex = dict(extras)
+        if (model, n) in ex:
+            ex[(model, n)] = {**ex[(model, n)], "layer1": {t: w for t, w in ex[(model, n)]["layer1"].items()
+                                                           if int(t) != trial}}
+        return tree_claims(tree[keep], ex) + all_images
+
+    def describe(run):
+        kind, ident = run
+        if kind == "tree":
+            return "tree {} n = {} trial {}".format(*ident)
+        r = images.loc[ident]
+        k = "full" if r.per_class == FULL else r.per_class
+        return f"{r.dataset} {r.model} k = {k} trial {r.trial}" + (" (text protocol)" if r.protocol == "text" else "")
+
+    return leave_one_out(without, runs, describe=describe)
