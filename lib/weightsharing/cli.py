@@ -19,11 +19,11 @@ from pathlib import Path
 
 from . import data
 from .context import BUDGET_NAMES, RunContext, check_device, resolve_budget
+from .errors import UserError
+from .papers import IMPLEMENTED, paper
 from .paths import repo_root, results_dir, results_root, shown
 from .store import Store, merge_stores, parse_shard
 from .summary import read_summaries
-from .errors import UserError
-from .papers import IMPLEMENTED, paper
 
 AUXILIARY = ("synthesis", "status")  # notebooks that read the papers' summaries rather than train anything
 
