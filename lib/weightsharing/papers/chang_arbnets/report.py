@@ -23,11 +23,11 @@ def run(ctx: RunContext) -> Results:
               .unstack("sparsity"))
 
     res.figure("figure2", figure2(df))
-    alpha_tab = res.table("alpha_effect", pd.concat([alpha_effect(df, d) for d in ("mnist", "cifar10")]),
-                          {"sparsity": "{:g}", "rho": "{:+.2f}", "delta": "{:+.3f}"})
+    res.table("alpha_effect", pd.concat([alpha_effect(df, d) for d in ("mnist", "cifar10")]),
+              {"sparsity": "{:g}", "rho": "{:+.2f}", "delta": "{:+.3f}"}, save=True)
 
     stuck = res.table("stuck_rates", stuck_rates(df), {"sparsity": "{:g}", "rate": "{:.2f}", "rate_lo": "{:.2f}",
-                                                       "rate_hi": "{:.2f}"}, empty="no run got stuck")
+                                                       "rate_hi": "{:.2f}"}, empty="no run got stuck", save=True)
     res.glue("stuck_total", int(stuck.stuck.sum()) if len(stuck) else 0)
     res.glue("stuck_settings", ", ".join(f"{r.dataset} {r.setting} s = {r.sparsity:g} ({r.stuck}/{r.runs})"
                                          for r in stuck.itertuples()) or "none")
@@ -36,11 +36,11 @@ def run(ctx: RunContext) -> Results:
     res.figure("figure3", figure3(df))
     res.figure("figure4", figure4(df))
     radius_tab = res.table("radius_effect", pd.concat([radius_effect(df, d) for d in ("mnist", "cifar10")]),
-                           {"sparsity": "{:g}"}, decimals=4)
+                           {"sparsity": "{:g}"}, decimals=4, save=True)
     res.glue_all(control_reading(radius_tab), prefix="control_")
 
     dup = res.table("duplicated_neurons", duplicated_neurons(df), {"test_acc": "{:.4f}", "sparsity": "{:g}"},
-                    empty="E4 is not in this budget")
+                    empty="E4 is not in this budget", save=True)
     e4b = df[df.experiment == "E4b"]
     res.table("e4b", e4b[["label", "table_size", "test_acc", "final_train_acc", "epochs_run"]].reset_index(drop=True),
               empty="E4b is not in this budget",
@@ -50,18 +50,16 @@ def run(ctx: RunContext) -> Results:
     if len(e4b):
         res.glue_all(e4b_reading(df), prefix="e4b_")
 
-    said = res.table("statements", statements(df), {"ours": "{:+.4f}", "ours_std": "{:.4f}"})
+    res.table("statements", statements(df), {"ours": "{:+.4f}", "ours_std": "{:.4f}"}, save=True)
     res.claims = verdicts(df, arbnet_checks())
 
     repeats = 3 if ctx.budget_name == "smoke" else 20
-    hashed = res.table("hashed_benchmark", pd.DataFrame(bench.hashed_linear(repeats=repeats)), {"ratio_to_linear": "{:.2f}"})
+    hashed = res.table("hashed_benchmark", pd.DataFrame(bench.hashed_linear(repeats=repeats)),
+                       {"ratio_to_linear": "{:.2f}"}, save=True)
     res.glue("hashed_ratio_max", hashed.ratio_to_linear.max())
     res.glue("hashed_ratio_min", hashed.ratio_to_linear.min())
 
     res.save("settings", main.groupby(["dataset", "label", "sparsity"]).test_acc.agg(["mean", "std", "count"])
              .reset_index())
-    for name, frame in (("alpha_effect", alpha_tab), ("radius_effect", radius_tab), ("stuck_rates", stuck),
-                        ("statements", said), ("duplicated_neurons", dup), ("hashed_benchmark", hashed)):
-        res.save(name, frame)
     res.ladder = ladder_rows(res.saved)
     return res

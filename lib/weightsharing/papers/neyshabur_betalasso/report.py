@@ -14,7 +14,7 @@ def run(ctx: RunContext) -> Results:
     res, b = Results(), ctx.budget
     datasets, missing = setup(res, ctx)
 
-    counts = res.table("parameters", pd.DataFrame(A.parameter_table(b.alpha)), {"paper_millions": "{:.0f}"})
+    counts = res.table("parameters", pd.DataFrame(A.parameter_table(b.alpha)), {"paper_millions": "{:.0f}"}, save=True)
     res.glue("counts_match", "all" if counts.match.all() else "not all")
 
     runs, records = R.run_all(b, ctx.store, datasets, device=ctx.device)
@@ -34,51 +34,45 @@ def run(ctx: RunContext) -> Results:
     res.figure("figure3", Fig.figure3(A.nonzero_history(df), alpha=b.alpha, classes=classes))
     fin = res.table("final_nonzeros", A.final_nonzeros(df, b.alpha, classes),
                     {"k": "{:.1f}", "test_acc": "{:.4f}", **{f"nnz{i}": "{:,.0f}" for i in (1, 2, 3)},
-                     **{f"share{i}": "{:.2%}" for i in (1, 2, 3)}})
+                     **{f"share{i}": "{:.2%}" for i in (1, 2, 3)}}, save=True)
     res.glue_all(A.sparsity_headline(fin, b.alpha))
 
     f3 = A.fig3_beside_paper(fin, lad, b.alpha)
-    res.table("fig3_beside_paper", f3, {c: "{:.3f}" for c in f3.columns if c != "layer"})
+    res.table("fig3_beside_paper", f3, {c: "{:.3f}" for c in f3.columns if c != "layer"}, save=True)
     by_layer = f3.set_index("layer")
     for col in by_layer.columns:
         for layer in by_layer.index:
             res.glue(f"fig3_{col}_{layer}", by_layer.loc[layer, col])
 
     res.figure("figure4", Fig.figure4(df))
-    loc = res.table("locality", A.locality_table(df), {"radius_median": "{:.1f}"})
+    loc = res.table("locality", A.locality_table(df), {"radius_median": "{:.1f}"}, save=True)
     res.glue_all(A.locality_headline(loc))
 
-    trends = ladder(res, lad, b.alpha)
+    ladder(res, lad, b.alpha)
     lam_tab = res.table("lambda", A.lambda_table(lad, b.alpha) if len(lad) else pd.DataFrame(),
                         {"k": "{:.1f}", "lam1": "{:.2e}", "beta_eff": "{:.3g}", "shrink": "{:.4f}", "nnz1": "{:,.0f}",
                          "share1": "{:.3%}", "train_acc": "{:.4f}", "test_acc": "{:.4f}"},
-                        empty="the epoch ladder is not in this budget")
+                        empty="the epoch ladder is not in this budget", save=True)
     res.figure("figure_e4", Fig.figure_e4(lad, alpha=b.alpha) if len(lam_tab) else None)
     res.glue_all(A.e4_headline(lam_tab))
 
-    e5 = res.table("e5", A.e5_table(df), {"test_acc": "{:.4f}"})
+    e5 = res.table("e5", A.e5_table(df), {"test_acc": "{:.4f}"}, save=True)
     res.glue_all(A.e5_headline(e5))
     res.glue_all(A.beta1_context(df, b))
 
-    code = res.table("reproduction_code", A.reproduction_as_found())
+    res.table("reproduction_code", A.reproduction_as_found(), save=True)
     res.glue_all(A.reproduction_effects())
 
     res.claims = C.verdicts(df, alpha=b.alpha)
 
     rounds = 3 if ctx.budget_name == "smoke" else 15
-    lc = res.table("lc_benchmark", pd.DataFrame(bench.lc_backends(rounds=rounds)), decimals=2)
+    lc = res.table("lc_benchmark", pd.DataFrame(bench.lc_backends(rounds=rounds)), decimals=2, save=True)
     opt = res.table("optimizer_benchmark", pd.DataFrame(speed.optimizer_steps(
-        alpha=b.alpha if ctx.budget_name != "paper" else 8, rounds=rounds)), decimals=2)
+        alpha=b.alpha if ctx.budget_name != "paper" else 8, rounds=rounds)), decimals=2, save=True)
     res.glue_all(A.bench_headline(lc, opt))
 
-    for name, frame in (("table2", t2), ("parameters", counts), ("final_nonzeros", fin), ("locality", loc),
-                        ("lambda", lam_tab)):
-        res.save(name, frame)
+    res.save("table2", t2)
     res.save("epoch_ladder", L.table(lad, b.alpha) if len(lad) else [])
-    res.save("ladder_trends", trends if trends is not None else [])
-    for name, frame in (("fig3_beside_paper", f3), ("reproduction_code", code), ("e5", e5), ("lc_benchmark", lc),
-                        ("optimizer_benchmark", opt)):
-        res.save(name, frame)
     res.ladder = A.ladder_rows(res.saved)
     return res
 
@@ -108,13 +102,12 @@ def setup(res: Results, ctx: RunContext) -> tuple[tuple[str, ...], dict[str, str
     return datasets, missing
 
 
-def ladder(res: Results, lad: pd.DataFrame, alpha: int) -> pd.DataFrame | None:
+def ladder(res: Results, lad: pd.DataFrame, alpha: int) -> None:
     """The epoch ladder: the figure, the trend per doubling of training, and whether its top rung fits its data."""
     res.figure("ladder", Fig.ladder_figure(lad, alpha=alpha) if len(lad) else None)
     if not len(lad):
-        res.table("ladder_trends", pd.DataFrame(), empty="the epoch ladder is not in this budget")
-        return None
-    trends = res.table("ladder_trends", L.trends(lad), {"p": "{:.2g}", "df": "{:.1f}"}, decimals=2)
+        res.table("ladder_trends", pd.DataFrame(), empty="the epoch ladder is not in this budget", save=True)
+        return
+    trends = res.table("ladder_trends", L.trends(lad), {"p": "{:.2g}", "df": "{:.1f}"}, decimals=2, save=True)
     res.glue_all(L.headline(lad, trends))
     res.glue("lad_regime", "passes" if L.regime(lad)[0] else "fails")
-    return trends

@@ -40,7 +40,7 @@ def run(ctx: RunContext) -> Results:
     res.figure("curves", curves(records))
 
     res.figure("divergence", divergence(records))
-    dtab = res.table("distances", distance_table(by_seed), decimals=4)
+    dtab = res.table("distances", distance_table(by_seed), decimals=4, save=True)
     ends = dtab.drop_duplicates("experiment", keep="last").set_index("experiment")
     for e, row in ends.iterrows():
         res.glue(f"cos1_end_{e}", row.ours_cos_l1_r1)
@@ -55,7 +55,7 @@ def run(ctx: RunContext) -> Results:
         res.glue("ours_ratio_end", ends.loc["1", "ours_cos_l1_r1"] / ends.loc["0", "ours_cos_l1_r1"])
 
     cs = CS.frame(by_seed)
-    ratios = converged(res, cs, by_seed)
+    converged(res, cs, by_seed)
 
     dist_all = pd.concat([distance_frame(r).assign(seed=s) for s, r in by_seed.items()])
     rel = CS.measure_relation(dist_all, cs if len(cs) else
@@ -75,7 +75,7 @@ def run(ctx: RunContext) -> Results:
             res.glue(f"fcn_vs_cnn_{e}", t[(e, "FCN")] - t[(e, "CNN")])
             res.glue(f"fcn_vs_control_{e}", t[(e, "FCN")] - t[(e, "CNN continued")])
 
-    leak_tab = res.table("leak", leak_table(records), decimals=2)
+    leak_tab = res.table("leak", leak_table(records), decimals=2, save=True)
     if len(leak_tab) == 2:
         f = leak_tab.set_index("stage").loc["FCN"]
         for k in ("distinct", "val_rows", "val_in_train", "val_in_earlier_train", "val_in_either_train"):
@@ -84,8 +84,8 @@ def run(ctx: RunContext) -> Results:
 
     rob = res.table("robustness", robustness_table(by_seed, b.test),
                     {"fcn_minus_cnn": "{:+.2f}", "fcn_minus_control": "{:+.2f}", "p": "{:.2g}", "control_p": "{:.2g}",
-                     "df": "{:.0f}"}, decimals=2)
-    ar = res.table("authors_robustness", authors_robustness(rob), {"ours_p": "{:.2g}"}, decimals=2)
+                     "df": "{:.0f}"}, decimals=2, save=True)
+    ar = res.table("authors_robustness", authors_robustness(rob), {"ours_p": "{:.2g}"}, decimals=2, save=True)
     for r in ar.itertuples():
         res.glue(f"auth_{r.perturbation}", r.authors_fcn_minus_cnn)
         res.glue(f"ours_{r.perturbation}", r.ours_fcn_minus_cnn)
@@ -96,16 +96,12 @@ def run(ctx: RunContext) -> Results:
     res.claims = verdicts(by_seed, n_test=b.test)
 
     tim = res.table("step_benchmark", step_benchmark(rounds=3 if ctx.budget_name == "smoke" else 10), {"ms": "{:.1f}"},
-                    decimals=2)
+                    decimals=2, save=True)
     res.glue("fcn_step_ratio", tim.set_index("network").ratio["FCN"])
 
-    for name, frame in (("accuracies", acc), ("distances", dtab), ("leak", leak_tab), ("robustness", rob),
-                        ("authors_robustness", ar)):
-        res.save(name, frame)
+    res.save("accuracies", acc)
     res.save("converged_start", cs[["sigma", "seed", "step", "cosine_r1", "drift", "layer1_norm"]] if len(cs) else [])
-    res.save("converged_ratio", ratios if ratios is not None else [])
     res.save("measure_relation", [CS.relation_headline(rel)])
-    res.save("step_benchmark", tim)
     res.ladder = ladder_rows(res.saved)
     return res
 
@@ -123,15 +119,16 @@ def conversion(res: Results) -> None:
     res.glue("params_match", "equal" if (params.ours == params.spec).all() else "do not equal")
 
 
-def converged(res: Results, cs: pd.DataFrame, by_seed: dict) -> pd.DataFrame | None:
+def converged(res: Results, cs: pd.DataFrame, by_seed: dict) -> None:
     """The converged-start experiment (C0, C1): ours beside the authors' curves at equal steps, and the norms."""
     res.figure("converged_start", converged_start(cs) if len(cs) else None)
     if not len(cs):
-        res.table("converged_ratio", pd.DataFrame(), empty="the converged-start experiment is not in this budget")
+        res.table("converged_ratio", pd.DataFrame(), empty="the converged-start experiment is not in this budget",
+                  save=True)
         res.table("converged_norms", pd.DataFrame())
-        return None
+        return
     ratios = res.table("converged_ratio", CS.ratio_table(cs),
-                       {"steps": "{:.0f}", "ours_ratio": "{:.1f}", "authors_ratio": "{:.1f}"}, decimals=5)
+                       {"steps": "{:.0f}", "ours_ratio": "{:.1f}", "authors_ratio": "{:.1f}"}, decimals=5, save=True)
     norms = CS.norm_change(cs)
     res.table("converged_norms", norms.groupby("experiment")[["norm_start", "norm_end", "log_norm_ratio", "drift",
                                                               "cosine_end"]].mean().reset_index(),
@@ -146,7 +143,6 @@ def converged(res: Results, cs: pd.DataFrame, by_seed: dict) -> pd.DataFrame | N
     stops = pd.DataFrame([{"experiment": n, "seed": s, "val_acc": r[f"{n}/CNN"]["val_acc"]}
                           for s, r in by_seed.items() for n in CS.EXPERIMENTS if f"{n}/CNN" in r])
     res.glue("cs_cnn_val", 100 * stops.val_acc.mean())
-    return ratios
 
 
 def deeper(res: Results, dist_all: pd.DataFrame) -> None:

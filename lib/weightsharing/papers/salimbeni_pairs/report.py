@@ -43,7 +43,7 @@ def run(ctx: RunContext) -> Results:
     res.glue("t1_noal_below_paper", int((no_al & (t1["diff"] < 0)).sum()))
     res.figure("runs", figure_runs(df))
 
-    rates = res.table("collapse_rates", collapse_rates(df), decimals=2, empty="no run collapsed")
+    rates = res.table("collapse_rates", collapse_rates(df), decimals=2, empty="no run collapsed", save=True)
     res.glue("collapsed_total", int(rates.collapsed.sum()) if len(rates) else 0)
     res.glue("collapsed_runs_total", len(df))
     res.glue("collapsed_models", len(rates))
@@ -59,7 +59,7 @@ def run(ctx: RunContext) -> Results:
                for seed in sorted(df[df.experiment.str.startswith("E6b")].seed.unique())}
     share = res.table("e6b_positive_share", positive_share(df, redraws, seed0_share=checks["P(target = 1)"].iloc[1]),
                       {c: "{:+.3f}" for c in ("change", "gap_seed0", "gap_redrawn", "rho_share_acc")} | {"p": "{:.2g}"},
-                      empty="E6b is not in this budget")
+                      empty="E6b is not in this budget", save=True)
     if len(share):
         below = share[share.gap_seed0 < 0]
         closes = below[(below.change > 0) & (below.p < 0.05) & (below.change >= -below.gap_seed0 / 2)]
@@ -74,29 +74,27 @@ def run(ctx: RunContext) -> Results:
         res.glue("e6b_share_mean", float("nan"))
 
     res.figure("figure5", figure5(curves))
-    f5 = res.table("fig5", fig5_table(df), {"lr": "{:.2g}", "paper": "{:.4f}"})
+    f5 = res.table("fig5", fig5_table(df), {"lr": "{:.2g}", "paper": "{:.4f}"}, save=True)
     res.glue("fig5_collapsed", int(f5.collapsed_runs.sum()))
     res.figure("figure6", figure6(curves))
     res.figure("figure7", figure7(curves))
 
     res.claims = verdicts(df, curves)
 
-    sens = res.table("sensitivity", sensitivity_table(df), {"lr": "{:.2g}", "change": "{:+.3f}", "p": "{:.2g}"})
+    sens = res.table("sensitivity", sensitivity_table(df), {"lr": "{:.2g}", "change": "{:+.3f}", "p": "{:.2g}"},
+                     save=True)
     res.glue("sens_changes", "; ".join(f"{r.model} {r.change:+.3f} ± {r.change_se:.3f} (p = {r.p:.2g})"
                                        for r in sens.itertuples()))
     significant = sens[sens.p < 0.05]
     res.glue("sens_significant", ", ".join(f"{r.model} ({'better' if r.change > 0 else 'worse'})"
                                            for r in significant.itertuples()) or "none")
     res.glue("sens_largest", sens.change.abs().max() if len(sens) else float("nan"))
-    ablations = res.table("ablations", ablation_table(df),
-                          empty=f"ablations E6a-c run only in the `paper` budget (this is {ctx.budget_name!r})")
+    res.table("ablations", ablation_table(df), save=True,
+              empty=f"ablations E6a-c run only in the `paper` budget (this is {ctx.budget_name!r})")
 
     t2 = res.table("table2_learning_rates", table2(df),
-                   {"paper_lr": "{:.2g}", "ours_lr": "{:.2g}", "change": "{:+.3f}"})
+                   {"paper_lr": "{:.2g}", "ours_lr": "{:.2g}", "change": "{:+.3f}"}, save=True)
     res.glue("t2_differ", ", ".join(t2.model[~t2.same]) or "none")
 
-    for name, frame in (("fig5", f5), ("sensitivity", sens), ("table2_learning_rates", t2), ("collapse_rates", rates),
-                        ("e6b_positive_share", share), ("ablations", ablations)):
-        res.save(name, frame)
     res.ladder = ladder_rows(res.saved)
     return res

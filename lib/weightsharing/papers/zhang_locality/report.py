@@ -21,7 +21,7 @@ def run(ctx: RunContext) -> Results:
     res.glue("image_trials_min", min(t for _, trials in b.image_trials for t in trials))
     res.glue("image_trials_max", max(t for _, trials in b.image_trials for t in trials))
 
-    t1 = res.table("table1", table1())
+    t1 = res.table("table1", table1(), save=True)
     res.glue("table1_matches", int(t1.same.sum()))
     res.glue("table1_models", len(t1))
 
@@ -57,11 +57,11 @@ def run(ctx: RunContext) -> Results:
     res.glue("fig2_paper", paper[big] if paper.notna().any() else float("nan"))
 
     images = run_images(b, ctx.store, device=ctx.device)
-    acc = res.table("fig3", image_table(images))
+    res.table("fig3", image_table(images), save=True)
     res.figure("figure3", figure3(images))
 
     e4 = res.table("e4", text_protocol_table(images), {"difference": "{:+.3f}", "p": "{:.2g}"},
-                   empty="E4 is not in this budget")
+                   empty="E4 is not in this budget", save=True)
     if len(e4):
         differ = e4[e4.difference.abs() > 2 * e4.difference_se]
         res.glue("e4_largest", e4.difference.abs().max())
@@ -72,8 +72,8 @@ def run(ctx: RunContext) -> Results:
     else:
         res.glue_all({k: "not run" for k in ("e4_differ", "e4_differ_n", "e4_rows", "e4_largest")})
 
-    t2 = res.table("table2", table2(images), {"ours": "{:+.1%}", "ours_std": "{:.1%}", "paper": "{:+.1%}",
-                                              "ours − paper": "{:+.1%}"})
+    res.table("table2", table2(images), {"ours": "{:+.1%}", "ours_std": "{:.1%}", "paper": "{:+.1%}",
+                                         "ours − paper": "{:+.1%}"}, save=True)
     res.figure("fgsm_samples", figure_fgsm_samples(images, {name: data.load(name) for name in DATASETS}))
 
     rates = res.table("tree_stuck", stuck_rates(tree), {"noise": "{:g}", "rate": "{:.2f}", "rate_lo": "{:.2f}",
@@ -83,8 +83,8 @@ def run(ctx: RunContext) -> Results:
     res.claims = verdicts(tree, extras, images)
 
     layer_rows, steps = benchmarks(repeats=3 if ctx.budget_name == "smoke" else 20)
-    res.table("layer_benchmark", layer_rows, {"ratio_to_conv2d": "{:.2f}", "speedup_over_loop": "{:.1f}"})
-    res.table("step_benchmark", steps, decimals=2)
+    res.table("layer_benchmark", layer_rows, {"ratio_to_conv2d": "{:.2f}", "speedup_over_loop": "{:.1f}"}, save=True)
+    res.table("step_benchmark", steps, decimals=2, save=True)
     res.glue("lc_ratio_layer2_max", layer_rows[~layer_rows.layer.str.endswith("1")].ratio_to_conv2d.max())
     res.glue("lc_ratio_layer1_max", layer_rows[layer_rows.layer.str.endswith("1")].ratio_to_conv2d.max())
     res.glue("lc_layer1_vs_aim", "within" if layer_rows.ratio_to_conv2d.max() <= 2 else "above")
@@ -92,9 +92,8 @@ def run(ctx: RunContext) -> Results:
     res.glue("lc_loop_speedup_batch4_min", layer_rows[layer_rows.batch == 4].speedup_over_loop.min())
     res.glue("localnet_step_ratio_max", steps["LocalNet / ConvNet"].max())
 
-    for name, frame in (("fig1", f1), ("table1", t1), ("fig2", f2), ("fig3", acc), ("table2", t2), ("e4", e4),
-                        ("layer_benchmark", layer_rows), ("step_benchmark", steps)):
-        res.save(name, frame)
+    res.save("fig1", f1)
+    res.save("fig2", f2)
     res.ladder = ladder_rows(res.saved)
     return res
 
