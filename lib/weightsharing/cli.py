@@ -125,11 +125,12 @@ def tidy_executed(path: Path) -> None:
 
 def train_shard(slug: str, budget: str, shard: tuple[int, int], device: str) -> None:
     """This shard's units of one chapter, trained through the shared store without a notebook."""
-    ctx = RunContext.open(paper(slug), budget, device=device, shard=shard)
+    module = paper(slug)
+    ctx = RunContext.open(module, budget, device=device, shard=shard)
     i, n = shard
     print(f"== {slug}: budget {budget}, shard {i}/{n}", flush=True)
     start = time.perf_counter()
-    paper(slug).train(ctx)
+    module.train(ctx)
     print(f"== {slug}: shard {i}/{n} done in {time.perf_counter() - start:.0f} s: {ctx.store.computed} units trained, "
           f"{ctx.store.reused} reused; run it without --shard once every shard has finished", flush=True)
 

@@ -146,11 +146,12 @@ class LocallyConnected2d(nn.Module):
 
     def backend_for(self, batch: int) -> str:
         """The backend a batch of this size runs on: "auto" takes masked tiles only for a layer with fewer than
-        `_SKINNY_CHANNELS` output channels whose batch of patches exceeds `AUTO_PATCH_BYTES`."""
+        `_SKINNY_CHANNELS` output channels (the layers given a tiling) whose batch of patches exceeds
+        `AUTO_PATCH_BYTES`."""
         if self.backend != "auto":
             return self.backend
         patch_bytes = 4 * batch * self.weight.shape[0] * self.weight.shape[2]
-        return "masked" if self.out_channels < _SKINNY_CHANNELS and patch_bytes > AUTO_PATCH_BYTES else "unfold"
+        return "masked" if self.tile is not None and patch_bytes > AUTO_PATCH_BYTES else "unfold"
 
     def patches(self, x: torch.Tensor) -> torch.Tensor:
         """(positions, batch, fan_in): every output position's receptive field, in `weight`'s (c, kh, kw) order."""

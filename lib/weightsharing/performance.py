@@ -19,7 +19,7 @@ LC_AIM_RATIO, STACK_MIN_SPEEDUP = 2.0, 1.3
 
 
 def baseline(budget: str) -> dict | None:
-    """The committed "before" minutes (`runs.training_minutes_at`), if they were taken at this budget."""
+    """The committed "before" minutes (`provenance.training_minutes_at`), if they were taken at this budget."""
     path = results_root() / TIMING_BASELINE
     if not path.exists():
         return None
