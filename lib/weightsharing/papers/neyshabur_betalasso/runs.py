@@ -376,6 +376,8 @@ def train_images(dataset: str, budget: Budget) -> int:
 
 def test_images(dataset: str, budget: Budget) -> int:
     return min(budget.test or TEST_IMAGES[dataset], TEST_IMAGES[dataset])
+
+
 def train(ctx: RunContext) -> list[dict | None]:
     """Every unit of the budget on the datasets that load here (what a shard runs; TF32 on CUDA is set by the context)."""
     return run_all(ctx.budget, ctx.store, available(ctx.budget.datasets)[0], device=ctx.device)[1]
