@@ -52,16 +52,28 @@ def test_equivalence_fails_by_lack_of_power_even_when_the_estimate_is_inside_the
     assert judge(RULE, f)["verdict"] == "inconclusive"
 
 
-def test_a_failed_regime_check_turns_a_contradiction_into_not_reproduced():
+def test_a_failed_regime_check_makes_any_verdict_out_of_regime_and_keeps_its_leaning():
     contradicted = Finding(support=False, against=True, evidence="significantly reversed", n_runs=5, regime=True)
     assert judge(RULE, contradicted)["verdict"] == "contradicted"
     small = Finding(support=False, against=True, evidence="significantly reversed", n_runs=5, regime=False,
-                    regime_evidence="the baseline reached 60 % training accuracy")
+                    regime_evidence="the baseline reached 60 % training accuracy", p=0.01)
     out = judge(RULE, small)
-    assert out["verdict"] == "not reproduced at this budget" and "Regime check FAILED" in out["evidence"]
+    assert out["verdict"] == "out of regime" and "Regime check FAILED" in out["evidence"]
+    assert out["leaning"] == {"direction": "against", "p": 0.01, "significant": True}
     assert out["regime"] == {"check": "the mechanism can act", "passed": False}
     supported = Finding(support=True, against=False, evidence="", n_runs=5, regime=False)
-    assert judge(RULE, supported)["verdict"] == "holds"
+    assert judge(RULE, supported)["verdict"] == "out of regime"  # support on a failed check is not `holds`
+    assert judge(RULE, supported)["leaning"]["direction"] == "supports"
+    unsure = Finding(support=False, against=False, evidence="", n_runs=5, regime=False, lean=-0.2, p=0.3)
+    assert judge(RULE, unsure)["leaning"] == {"direction": "against", "p": 0.3, "significant": False}
+    assert "not reproduced at this budget" not in verdicts.VERDICTS
+
+
+def test_a_claim_with_an_argued_null_regime_is_decided_and_says_why():
+    rule = Rule(id="N", claim="c", rule="r", no_regime="about the protocol as published")
+    out = judge(rule, Finding(support=True, against=False, evidence="", n_runs=4))
+    assert out["verdict"] == "holds"
+    assert out["regime"] == {"check": None, "passed": None, "null_because": "about the protocol as published"}
 
 
 def test_fewer_than_three_runs_is_not_assessed():
@@ -134,14 +146,149 @@ def test_every_chapter_declares_its_claims_with_a_rule_and_disjoint_lines(slug):
     for r in rules.values():
         if r.larger_run:
             assert r.larger_run["budget"] in ("cpu", "paper") and r.larger_run["experiments"]
+    for r in rules.values():  # a claim with no regime check says why it needs none
+        assert r.regime or r.no_regime, f"{slug} {r.id}: give a regime check or no_regime"
 
 
-def test_a_rule_edited_after_any_of_its_runs_is_flagged_with_the_earlier_verdict(monkeypatch):
-    monkeypatch.setattr(verdicts, "rule_changed", lambda slug, rule: ("abc123", "2026-12-01T00:00:00+00:00"))
-    monkeypatch.setattr(verdicts, "_summary_before", lambda slug, budget, commit: {"Z1": "does not hold"})
-    seen = {"id": "Z1", "first_unit": "2026-11-30T00:00:00+00:00", "newest_unit": "2026-12-02T00:00:00+00:00"}
-    fixed_first = {"id": "Z2", "first_unit": "2026-12-02T00:00:00+00:00", "newest_unit": "2026-12-03T00:00:00+00:00"}
-    verdicts.annotate([seen, fixed_first], "zhang_locality", "cpu")
-    # a first seed had finished before the rule was written: flagged, even though newer runs came after it
-    assert seen["rule_changed_after_results"] is True and seen["earlier_verdict"] == "does not hold"
-    assert fixed_first["rule_changed_after_results"] is False and fixed_first["earlier_verdict"] is None
+def test_the_earlier_verdict_is_read_from_the_summary_before_the_rules_last_change(monkeypatch):
+    monkeypatch.setattr(verdicts.history, "entry_changes", lambda slug: {"Z1": ("abc123", "2026-12-01T00:00:00+00:00")})
+    monkeypatch.setattr(verdicts, "_summary_before", lambda slug, budget, commit: {"Z1": "out of regime"})
+    z1, z2 = {"id": "Z1"}, {"id": "Z2"}
+    verdicts.annotate([z1, z2], "zhang_locality", "cpu")
+    assert z1["earlier_verdict"] == "out of regime" and z1["earlier_rule"]  # Z1 records an earlier rule
+    assert z2["earlier_verdict"] is None
+
+
+# ---------------------------------------------------------------------------------------------- phases on constructed runs
+
+def _git(repo, *args):
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A throwaway repository: a commit where exploratory units were trained, the commit that freezes the claim,
+    and a later commit where confirmatory units were trained."""
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@example.org")
+    _git(tmp_path, "config", "user.name", "t")
+    commits = {}
+    for name in ("explored", "frozen", "trained"):
+        (tmp_path / f"{name}.txt").write_text(name)
+        _git(tmp_path, "add", ".")
+        _git(tmp_path, "commit", "-q", "-m", name)
+        commits[name] = _git(tmp_path, "rev-parse", "HEAD")
+    return tmp_path, commits
+
+
+FROZEN = Rule(id="T", claim="a claim", rule="a rule", regime="the mechanism can act", seeds=(10, 11, 12))
+
+
+def _chapter(values: dict[int, float], commits: dict[int, str]):
+    """A toy chapter of one frozen claim: the runs' mean is significantly above 0.5 (one-sample t). A run is a seed."""
+    records = {f"u{s}": {"key": {"arm": "a", "seed": s}, "commit": commits[s], "finished_at": "2026-12-02"}
+               for s in values}
+
+    def claims_without(dropped):
+        kept = [v for s, v in values.items() if s not in dropped]
+        c = metrics.one_sample(kept, 0.5)
+        return [judge(FROZEN, Finding(c.significant() > 0, c.significant() < 0, str(c), len(kept), True,
+                                      lean=c.diff, p=c.p))]
+
+    return claims_without, records
+
+
+def _judge(monkeypatch, path, values, commits, frozen_commit, changed_at="2026-12-01T12:00:00+00:00"):
+    monkeypatch.setattr(verdicts, "rules", lambda slug: {"T": FROZEN})
+    claims_without, records = _chapter(values, commits)
+    (c,) = verdicts.judged("toy", claims_without, list(values), origin=lambda s: verdicts.Origin(s, (f"u{s}",)),
+                           records=records, changes={"T": (frozen_commit, changed_at)}, seen={}, repo=path)
+    return c
+
+
+def test_a_unit_trained_before_the_freeze_is_refused_as_confirmatory_and_one_trained_after_it_is_accepted(repo):
+    path, commits = repo
+    run = verdicts.Origin(10, ("u",))
+
+    def accepted(record, origin=run):
+        return verdicts.confirmatory(FROZEN, origin, {"u": record}, commits["frozen"], repo=path)
+
+    assert not accepted({"commit": commits["explored"][:12]})
+    assert accepted({"commit": commits["trained"][:12]})
+    assert accepted({"commit": commits["frozen"][:12]})  # trained from the freeze commit itself
+    assert not accepted({"commit": commits["trained"][:12] + "+dirty"})
+    assert not accepted({"commit": commits["trained"][:12], "commit_inferred": True})
+    assert not accepted({"commit": commits["trained"][:12]}, verdicts.Origin(3, ("u",)))  # not a frozen seed
+
+
+def test_a_frozen_claim_is_judged_only_on_its_post_freeze_seeds_with_the_exploratory_verdict_beside_it(repo, monkeypatch):
+    path, commits = repo
+    explored, trained = commits["explored"][:12], commits["trained"][:12]
+    # the exploratory seeds 0-4 sit far above 0.5; the confirmatory seeds 10-12 sit below it
+    values = {0: 0.9, 1: 0.91, 2: 0.92, 3: 0.9, 4: 0.93, 10: 0.40, 11: 0.41, 12: 0.39}
+    c = _judge(monkeypatch, path, values, {**dict.fromkeys(range(5), explored), **dict.fromkeys((10, 11, 12), trained)},
+               commits["frozen"])
+    assert c["phase"] == "confirmatory" and c["frozen_at"] == commits["frozen"]
+    assert c["verdict"] == "contradicted" and c["seeds"] == [10, 11, 12] and c["n_runs"] == 3
+    assert c["exploratory_verdict"] == "holds" and c["exploratory_seeds"] == [0, 1, 2, 3, 4]
+
+
+def test_a_frozen_seed_trained_before_the_freeze_stays_exploratory_evidence(repo, monkeypatch):
+    path, commits = repo
+    explored, trained = commits["explored"][:12], commits["trained"][:12]
+    values = {0: 0.9, 1: 0.91, 10: 0.92, 11: 0.40, 12: 0.41}
+    c = _judge(monkeypatch, path, values, {0: explored, 1: explored, 10: explored, 11: trained, 12: trained},
+               commits["frozen"])
+    assert c["phase"] == "confirmatory" and c["seeds"] == [11, 12]  # seed 10 ran before the freeze
+    assert c["verdict"] == "not assessed" and c["exploratory_seeds"] == [0, 1, 10]
+
+
+def test_editing_a_frozen_claim_after_its_confirmatory_runs_makes_it_exploratory_again(repo, monkeypatch):
+    path, commits = repo
+    trained = commits["trained"][:12]
+    (path / "edit.txt").write_text("the rule, edited")
+    _git(path, "add", ".")
+    _git(path, "commit", "-q", "-m", "edit the frozen claim")
+    edited = _git(path, "rev-parse", "HEAD")
+    values = {10: 0.9, 11: 0.91, 12: 0.92}
+    c = _judge(monkeypatch, path, values, dict.fromkeys(values, trained), edited, changed_at="2026-12-05T00:00:00+00:00")
+    assert c["phase"] == "exploratory" and c["frozen_at"] == edited  # fresh seeds must be trained
+    assert c["verdict"] == c["exploratory_verdict"] == "holds"
+    assert c["rule_changed_after_results"] is True  # its data (finished 2026-12-02) predate the edit
+
+
+def test_rule_changed_after_results_counts_a_configuration_seen_at_an_earlier_revision(monkeypatch):
+    monkeypatch.setattr(verdicts, "rules", lambda slug: {"T": RULE})
+    values = {0: 0.9, 1: 0.91, 2: 0.92}
+    records = {f"u{s}": {"key": {"rev": 2, "arm": "a", "seed": s}, "commit": "x", "finished_at": "2026-12-03"}
+               for s in values}
+
+    def claims_without(dropped):
+        kept = [v for s, v in values.items() if s not in dropped]
+        c = metrics.one_sample(kept, 0.5)
+        return [judge(RULE, Finding(c.significant() > 0, False, str(c), len(kept), True))]
+
+    def run(seen):
+        (c,) = verdicts.judged("toy", claims_without, list(values), origin=lambda s: verdicts.Origin(s, (f"u{s}",)),
+                               records=records, changes={"T": ("abc", "2026-12-02T00:00:00+00:00")}, seen=seen)
+        return c
+
+    assert run({})["rule_changed_after_results"] is False  # the rule (12-02) predates these units (12-03)
+    earlier = {verdicts.history.config({"rev": 1, "arm": "a", "seed": 7}): "2026-11-20"}  # same arm, older revision
+    c = run(earlier)
+    assert c["rule_changed_after_results"] is True and c["data_first_seen"] == "2026-11-20"
+
+
+def test_frozen_fields_are_the_lines_that_count_and_seeds_parse_ranges(tmp_path, monkeypatch):
+    (tmp_path / "toy.yml").write_text('T:\n  claim: "c"\n  by: book\n  rule: "r"\n  earlier: "e"\n'
+                                      '  seeds: ["10-12", 20]\n  regime: "g"\n')
+    monkeypatch.setattr(verdicts, "CLAIMS_DIR", tmp_path)
+    verdicts.rules.cache_clear()
+    try:
+        rule = verdicts.rules("toy")["T"]
+    finally:
+        verdicts.rules.cache_clear()
+    assert rule.seeds == (10, 11, 12, 20) and rule.frozen and rule.by == "book"
+    assert rule.frozen_lines == ((2, 2), (4, 4), (6, 6), (7, 7))  # claim, rule, seeds, regime: not by or earlier

@@ -1,6 +1,7 @@
 
 import numpy as np
 import pytest
+import pandas as pd
 import torch
 
 from weightsharing.metrics import fgsm
@@ -170,3 +171,22 @@ def test_a_trial_does_not_change_when_more_trials_share_its_stack(kind):
         assert other["train_mse"] == pytest.approx(r["train_mse"], rel=1e-6, abs=1e-9)
     for t in ("0", "1"):
         np.testing.assert_allclose(more["layer1"][t], fewer["layer1"][t], rtol=1e-6, atol=1e-9)
+
+
+def test_the_tree_regime_check_is_scoped_to_each_claims_models_and_cells():
+    """WeightNet does not fit at the largest n: Z2's check (WeightNet there) fails while Z3's (ε = 0.3, n ≤ 1024)
+    passes, in one chapter's data."""
+    from weightsharing.papers.zhang_locality.claims import tree_regime
+
+    rows = []
+    for model in ("LocalNet", "OracleNet", "WeightNet", "FCNet"):
+        for n in (512, 1024, 4096):
+            for noise in (0.0, 0.3):
+                for trial in range(3):
+                    misfit = 0.05 if (model, n) == ("WeightNet", 4096) else 0.0
+                    rows.append(dict(model=model, n_train=n, noise=noise, trial=trial, constant=False,
+                                     train_mse=noise ** 2 + 1e-4 + misfit, test_mse=0.01))
+    tree = pd.DataFrame(rows)
+    z2, why2 = tree_regime(tree, ["WeightNet"], [4096], [0.0, 0.3])
+    z3, _ = tree_regime(tree, ["LocalNet", "OracleNet", "WeightNet", "FCNet"], [512, 1024], [0.3])
+    assert not z2 and z3 and "WeightNet at n = 4096" in why2

@@ -21,6 +21,19 @@ from .errors import show_user_errors_briefly
 from .paths import shown as shown_path
 from .results import Results
 
+LEGEND = ("**Verdicts.** `holds`, `contradicted` and `inconclusive` are given only where the claim's regime check, "
+          "measured on the arms and cells the claim compares, passed, or where the claims file argues that the claim "
+          "needs none. `out of regime`: the check failed, so these runs could not test the paper's mechanism; the "
+          "claim keeps its *leaning* (which way the data point, with the p of the rule's test) and the run that would "
+          "decide it. `not assessed`: fewer than 3 runs in a compared arm. `not run`: no data at this budget. "
+          "**Phase.** A claim is *exploratory* until its entry is frozen (statement, rule, regime check and seeds "
+          "committed) and fresh seeds are trained after that commit; a *confirmatory* verdict uses those seeds alone, "
+          "with the verdict the same rule gives on the earlier runs beside it. Of these {n} claims, {conf} are "
+          "confirmatory and {frozen} frozen. The column *rule written after its data were seen* is "
+          "`rule_changed_after_results` in `summary.json`: the rule's last edit (by `git blame -M -C` of its "
+          "statement, rule, regime check and seeds) came after the first unit of any configuration it judges had "
+          "finished, whatever its revision; {changed} of the {n} rules were.")
+
 SMOKE_NOTE = ("**Smoke budget.** This page was executed with a few examples and one or two epochs, only to check "
               "that the code runs end to end: its numbers and verdicts carry no scientific meaning. The `cpu` "
               "build is the report.")
@@ -104,9 +117,10 @@ class Chapter:
         self.glue("budget", self.budget_name)
 
     def show_claims(self, res: Results) -> None:
-        """The claims table: verdict, the runs it rests on, the regime check, whether one run decides it, whether its
-        rule changed after the results (with the verdict before), and the evidence. Adds the rule's history to each
-        claim (in place, so the summary carries it); glues verdict_<id> and fragility_<id> and the counts."""
+        """The claims table (verdict with its leaning, phase, runs and seeds, regime check, fragility, whether the rule
+        was written after its data were seen), then each claim's evidence and the run that would decide it, then the
+        rules. Adds the rule's history and `would_decide` to each claim (in place, so the summary carries them); glues
+        verdict_<id>, phase_<id>, fragility_<id> and the counts."""
         import pandas as pd
         from IPython.display import Markdown, display
 
@@ -114,26 +128,33 @@ class Chapter:
         claims = res.claims
         verdicts.annotate(claims, self.slug, self.budget_name)
         for c in claims:
-            if c["verdict"] == "not reproduced at this budget":
-                c["evidence"] += self.larger_run(c["id"])
-        shown = pd.DataFrame([{"id": c["id"], "claim": c["claim"], "verdict": c["verdict"], "runs": c.get("n_runs") or "—",
-                               "regime": regime_word(c.get("regime")),
-                               "fragility": fragility_word(c.get("fragile")),
-                               "rule changed after results": (f"yes (before: {c['earlier_verdict'] or 'new claim'})"
-                                                              if c.get("rule_changed_after_results") else "no"),
-                               "evidence": c["evidence"]} for c in claims])
-        display(tables.show(shown))
+            c["would_decide"] = self.would_decide(c) if c["verdict"] not in verdicts.DECIDED else None
+        display(Markdown(LEGEND.format(n=len(claims), conf=sum(c.get("phase") == "confirmatory" for c in claims),
+                                       frozen=sum(bool(c.get("frozen_at")) for c in claims),
+                                       changed=sum(bool(c.get("rule_changed_after_results")) for c in claims))))
+        display(tables.show(pd.DataFrame([{
+            "id": c["id"], "claim": c["claim"], "verdict": verdict_phrase(c), "phase": phase_phrase(c),
+            "runs": c.get("n_runs") or "—", "regime": regime_word(c.get("regime")),
+            "fragility": fragility_word(c.get("fragile")),
+            "rule written after its data were seen": (
+                f"yes (verdict before: {c['earlier_verdict'] or 'new claim'})" if c.get("rule_changed_after_results")
+                and c.get("earlier_rule") else "yes" if c.get("rule_changed_after_results") else "no")}
+            for c in claims])))
+        display(Markdown("The evidence behind each verdict, and for every claim not decided, the run that would "
+                         "decide it:"))
+        display(tables.show(pd.DataFrame([{"id": c["id"], "evidence": c["evidence"],
+                                           "would decide it": (c["would_decide"] or {}).get("run", "—")}
+                                          for c in claims])))
         display(Markdown("The rule behind each verdict, as declared in the chapter's claims file, and where it was "
-                         "changed, the earlier rule with the verdict the chapter gave under it (flagged in the table above where the "
-                         "change came after results were seen):"))
-        display(tables.show(pd.DataFrame([{"id": c["id"], "rule": c["test"],
-                                           "regime check": (c.get("regime") or {}).get("check") or "—",
+                         "changed, the earlier rule with the verdict the chapter gave under it:"))
+        display(tables.show(pd.DataFrame([{"id": c["id"], "rule": c["test"], "regime check": regime_text(c),
                                            "earlier rule (verdict under it)": (
                                                f"{c.get('earlier_rule') or 'not recorded'} "
                                                f"({c.get('earlier_verdict') or 'a new claim'})"
                                                if c.get("earlier_rule") else "—")} for c in claims])))
         for c in claims:
             self.glue(f"verdict_{c['id']}", c["verdict"])
+            self.glue(f"phase_{c['id']}", c.get("phase", "exploratory"))
             self.glue(f"fragility_{c['id']}", fragility_word(c.get("fragile")))
         counts = verdicts.fragility_counts(claims)
         self.glue("n_robust", counts["robust"])
@@ -141,28 +162,36 @@ class Chapter:
         self.glue("runs_left_out", max((c.get("runs_left_out", 0) for c in claims), default=0))
         for word, n in verdicts.verdict_counts(claims).items():
             self.glue(f"n_{word.replace(' ', '_')}", n)
+        self.glue("n_claims", len(claims))
         self.glue("n_rule_changed", sum(bool(c.get("rule_changed_after_results")) for c in claims))
+        self.glue("n_confirmatory", sum(c.get("phase") == "confirmatory" for c in claims))
+        self.glue("n_frozen", sum(bool(c.get("frozen_at")) for c in claims))
 
-    def larger_run(self, claim_id: str) -> str:
-        """The run that would decide a claim our budget cannot, with `plan`'s cost estimate of it."""
+    def would_decide(self, claim: dict) -> dict:
+        """The run that would decide a claim this budget leaves undecided: the claims file's own `would_decide` where
+        it names one, else the larger budget's experiments its `larger_run` names (default: all of `paper`), priced by
+        `plan`; where that budget would only train the same units again, no budget planned here decides it."""
         from . import planning
 
-        rule = verdicts.rules(self.slug).get(claim_id)
+        rule = verdicts.rules(self.slug).get(claim["id"].split("/")[0])
+        if rule and rule.would_decide:
+            return {"run": rule.would_decide, "gpu_hours": None, "reachable": True}
         want = (rule.larger_run if rule else None) or {"budget": "paper", "experiments": []}
         if want["budget"] not in self._planned:  # one plan per budget, however many claims ask
             self._planned[want["budget"]] = self.paper.planned(self.paper.BUDGETS[want["budget"]])
         units = self._planned[want["budget"]]
         if want.get("experiments"):
             units = [u for u in units if u.experiment.startswith(tuple(want["experiments"]))]
-        if not units:
-            return ""
-        if all(u.key is not None and u.key in self.store for u in units):
-            return (f". The budget '{want['budget']}' would train exactly these units again: deciding it needs a run "
-                    f"beyond the paper's own settings (longer training), which no budget plans yet")
-        est = planning.estimate(units)
         what = ", ".join(want.get("experiments") or ["every experiment"])
-        return (f". Would decide it: budget '{want['budget']}' ({what}; {len(est)} units), about "
-                f"{est.gpu_hours.sum():.1f} GPU hours on one {planning.ASSUMED_GPU[0]} by `plan`'s estimate")
+        if not units or all(u.key is not None and u.key in self.store for u in units):
+            return {"run": f"no budget planned here: budget '{want['budget']}' ({what}) would train exactly these "
+                           "units again; deciding it needs a longer or larger run than any budget plans",
+                    "gpu_hours": None, "reachable": False}
+        est = planning.estimate(units)
+        hours = float(est.gpu_hours.sum())
+        return {"run": f"budget '{want['budget']}' ({what}; {len(est)} units), about {hours:.1f} GPU hours on one "
+                       f"{planning.ASSUMED_GPU[0]} by `plan`'s estimate", "gpu_hours": round(hours, 2),
+                "reachable": True}
 
     def finish(self, res: Results) -> None:
         """Write summary.json (claims, saved tables, ladder rows); the store keeps exactly the units this run used."""
@@ -176,7 +205,31 @@ class Chapter:
 def regime_word(regime: dict | None) -> str:
     if not regime:
         return "—"
+    if regime.get("check") is None:
+        return "none needed"
     return {True: "passed", False: "failed", None: "not measured"}[regime.get("passed")]
+
+
+def regime_text(claim: dict) -> str:
+    regime = claim.get("regime") or {}
+    if regime.get("check"):
+        return regime["check"]
+    return f"none: {regime['null_because']}" if regime.get("null_because") else "—"
+
+
+def verdict_phrase(claim: dict) -> str:
+    """The verdict, with which way the data lean where the verdict itself does not say."""
+    lean = claim.get("leaning") or {}
+    if claim["verdict"] in ("out of regime", "inconclusive") and lean.get("direction"):
+        p = f", p = {lean['p']:.2g}" if lean.get("p") is not None else ""
+        return f"{claim['verdict']} (leans: {lean['direction']}{p})"
+    return claim["verdict"]
+
+
+def phase_phrase(claim: dict) -> str:
+    if claim.get("phase") == "confirmatory":
+        return f"confirmatory (exploratory: {claim.get('exploratory_verdict')})"
+    return "exploratory" + (" (frozen, awaiting fresh seeds)" if claim.get("frozen_at") else "")
 
 
 def fragility_word(fragile: bool | None) -> str:

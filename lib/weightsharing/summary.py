@@ -13,13 +13,14 @@ from .store import Store, strict, write_atomic
 
 def write_summary(slug: str, budget: str, *, store: Store, prov: dict, wall_seconds: float,
                   claims: list[dict], tables: dict[str, list[dict]]) -> Path:
-    from .verdicts import VERDICTS
+    from .verdicts import VERDICTS, claims_sha
 
     bad = [c["id"] for c in claims if c["verdict"] not in VERDICTS]
     if bad:
         raise ValueError(f"claims {bad} have a verdict outside {VERDICTS}")
     summary = {
         "slug": slug, "budget": budget, "git_sha": prov["git_sha"], "finished_at": now(),
+        "claims_sha": claims_sha(slug),
         "wall_seconds": round(wall_seconds, 1), "device": prov["device"], "torch_version": prov["torch_version"],
         "units": len(store), "units_computed": store.computed, "units_reused": store.reused,
         "compute_seconds": round(store.compute_seconds, 1), "trained": trained_provenance(store.records.values()),

@@ -1,6 +1,6 @@
-"""The book's front door: every architecture of the five papers on one ladder of inductive bias, with what each
-chapter measured at each rung, read from the "ladder" table of every chapter's summary.json (each chapter puts its own
-models on the rungs; nothing here is a result or knows a paper)."""
+"""The book's front door, read from every chapter's summary.json (nothing here is a result or knows a paper): what
+each paper's claims amount to, one table of every claim, what deciding the undecided ones would cost, the counts led
+by the verdicts a referee signs, and every architecture of the five papers on one ladder of inductive bias."""
 from __future__ import annotations
 
 import pandas as pd
@@ -12,6 +12,78 @@ RUNG_NOTE = {"shared and local": "a convolution", "local only": "untied local fi
              "hashed sharing": "weights read from a small table through a fixed hash",
              "learned sparsity": "a fully connected net trained to become sparse (β-lasso)",
              "neither": "fully connected"}
+
+UNDECIDED = ("out of regime", "inconclusive", "not assessed", "not run")
+
+
+def signed(claim: dict) -> bool:
+    """A verdict a referee signs: decided, confirmatory, in a passed (or argued-null) regime, robust to any one run."""
+    regime = claim.get("regime") or {}
+    return (claim["verdict"] in ("holds", "contradicted") and claim.get("phase") == "confirmatory"
+            and (regime.get("passed") is True or regime.get("check") is None) and claim.get("fragile") is False)
+
+
+def _ids(claims: list[dict], lean: bool = False) -> str:
+    def one(c):
+        d = (c.get("leaning") or {}).get("direction")
+        return f"{c['id']} leaning {d}" if lean and d and d != "neither" else c["id"]
+    return ", ".join(one(c) for c in claims)
+
+
+def paragraph(summary: dict) -> str:
+    """What one chapter's claims amount to, in a sentence or three, from its summary alone."""
+    claims = summary["claims"]
+    by = {v: [c for c in claims if c["verdict"] == v] for v in VERDICT_ORDER}
+    own = sum(c.get("by") == "book" for c in claims)
+    parts = [f"{len(by[v])} {v} ({_ids(by[v], lean=v in ('out of regime', 'inconclusive'))})"
+             for v in VERDICT_ORDER if by[v]]
+    conf = sum(c.get("phase") == "confirmatory" for c in claims)
+    hours = total_hours(claims)
+    unreachable = [c["id"] for c in claims if (c.get("would_decide") or {}).get("reachable") is False]
+    undecided = sum(c["verdict"] in UNDECIDED for c in claims)
+    text = (f"{len(claims)} claims{f' ({own} the book’s own)' if own else ''}: " + "; ".join(parts) + ". "
+            f"{conf} of them confirmatory, {sum(map(signed, claims))} signed. ")
+    if undecided:
+        text += (f"Deciding the {undecided} undecided would take about {hours:.0f} GPU hours by `plan`"
+                 + (f"; no budget planned here reaches {', '.join(unreachable)}" if unreachable else "") + ".")
+    return text
+
+
+def total_hours(claims: list[dict]) -> float:
+    """`plan`'s GPU hours to decide every undecided claim of `claims`, each distinct run counted once (claims that the
+    same larger run decides share it)."""
+    runs = {(c.get("would_decide") or {}).get("run"): (c.get("would_decide") or {}).get("gpu_hours") or 0
+            for c in claims if c["verdict"] in UNDECIDED}
+    return float(sum(runs.values()))
+
+
+VERDICT_ORDER = ("holds", "contradicted", "out of regime", "inconclusive", "not assessed", "not run")
+
+
+def claims_table(summaries: list[dict], names: dict[str, str]) -> pd.DataFrame:
+    """One row per claim: paper, claim, verdict, leaning, phase, runs (and whose claim it is)."""
+    rows = []
+    for s in summaries:
+        for c in s["claims"]:
+            lean = c.get("leaning") or {}
+            p = f" (p = {lean['p']:.2g})" if lean.get("p") is not None else ""
+            rows.append({"paper": names.get(s["slug"], s["slug"]), "id": c["id"], "slug": s["slug"],
+                         "claim": c["claim"] + (" [the book's]" if c.get("by") == "book" else ""),
+                         "verdict": c["verdict"], "leaning": (lean.get("direction") or "—") + p,
+                         "phase": c.get("phase", "exploratory"), "runs": c.get("n_runs") or "—",
+                         "signed": "yes" if signed(c) else "no"})
+    return pd.DataFrame(rows)
+
+
+def cost_table(summaries: list[dict], names: dict[str, str]) -> pd.DataFrame:
+    """Every undecided claim with the run that would decide it and `plan`'s GPU hours (None where no budget reaches
+    its regime)."""
+    rows = [{"paper": names.get(s["slug"], s["slug"]), "id": c["id"], "verdict": c["verdict"],
+             "would decide it": (c.get("would_decide") or {}).get("run", "—"),
+             "GPU hours": (c.get("would_decide") or {}).get("gpu_hours")}
+            for s in summaries for c in s["claims"] if c["verdict"] in UNDECIDED]
+    return pd.DataFrame(rows, columns=["paper", "id", "verdict", "would decide it", "GPU hours"])
+
 
 def _section(slug: str, heading: str) -> str:
     return f"{slug}.html#{make_id(heading)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from ...metrics import ALPHA, contrast, holm, one_sample, regression_term
-from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
+from ...verdicts import Finding, Origin, finished, judge, judged, not_run, rules
 from .analysis import (acc_by_seed, alpha_effect, as_comparison, main_runs, paired_by_seed, radius_effect,
                        stuck_threshold)
 from .runs import SLUG
@@ -108,8 +108,8 @@ def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
     return out
 
 
-def verdicts(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
-    """`claims` with each verdict's fragility: every E2-E3 run (one setting, one seed) left out in turn."""
+def verdicts(df: pd.DataFrame, checks: dict[str, float], records: dict) -> list[dict]:
+    """`claims` by phase, with each verdict's fragility: every E2-E3 run (one setting, one seed) left out in turn."""
     main = df[df.experiment == "E2-E3"]
     cut = {d: stuck_threshold(df, d) for d in main.dataset.unique()}
 
@@ -117,5 +117,5 @@ def verdicts(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
         stuck = " (a stuck run)" if main.test_acc[i] < cut[main.dataset[i]] else ""
         return f"{main.dataset[i]} {main.label[i]} s = {main.sparsity[i]:g} seed {main.seed[i]}{stuck}"
 
-    return leave_one_out(lambda run: claims(df if run is None else df.drop(index=run), checks), main.index,
-                         describe=describe)
+    return judged(SLUG, lambda runs: claims(df.drop(index=list(runs)) if runs else df, checks), main.index,
+                  describe=describe, records=records, origin=lambda i: Origin(int(main.seed[i]), (main.unit[i],)))

@@ -51,7 +51,7 @@ def run(ctx: RunContext) -> Results:
         res.glue_all(e4b_reading(df), prefix="e4b_")
 
     res.table("statements", statements(df), {"ours": "{:+.4f}", "ours_std": "{:.4f}"}, save=True)
-    res.claims = verdicts(df, arbnet_checks())
+    res.claims = verdicts(df, arbnet_checks(), ctx.store.records)
 
     repeats = 3 if ctx.budget_name == "smoke" else 20
     hashed = res.table("hashed_benchmark", pd.DataFrame(bench.hashed_linear(repeats=repeats)),

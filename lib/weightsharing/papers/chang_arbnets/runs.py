@@ -13,7 +13,7 @@ from ...bench import StackCase, epoch_steps
 from ...context import RunContext
 from ...metrics import test_accuracy
 from ...planning import Planned
-from ...store import Store, sweep
+from ...store import Store, canonical, sweep
 from ...train import fit, n_params, seeded
 from .models import ArbNet, Hash, network_entropy
 
@@ -200,6 +200,7 @@ def run_all(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFram
                           "epochs_run": rec["epochs_run"], "lr_decays": len(rec["decayed_after_epochs"]),
                           "min_distinct_rows": min((l["distinct_rows"] for l in rec["layers"]), default=None),
                           "late_change": late_change(rec["train_acc"]), "finished_at": rec.get("finished_at"),
+                          "unit": canonical(rec["key"]),
                           "layers": rec["layers"], "seconds": rec["seconds"]} for run, rec in zip(runs, records)])
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 from ...metrics import ALPHA, equivalence, holm, linear_contrast, one_sample, welch
-from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
+from ...verdicts import Finding, Origin, finished, judge, judged, not_run, rules
 from . import ladder
 from .analysis import DATASETS, NULL_MARGIN, e1
 from .models import dense_counts, layer1_reference_counts
@@ -192,13 +192,15 @@ def _family(rule, tests: dict, ev: list[str], arms: list, cells: list, finding) 
                                "; ".join(ev), arms, cells))
 
 
-def verdicts(df: pd.DataFrame, **kw) -> list[dict]:
-    """`claims(df, **kw)` with each verdict's fragility: every unit (one model, training and seed) left out in turn,
-    once however many experiments share it."""
+def verdicts(df: pd.DataFrame, records: dict, **kw) -> list[dict]:
+    """`claims(df, **kw)` by phase, with each verdict's fragility: every unit (one model, training and seed) left out
+    in turn, once however many experiments share it."""
     first = df.drop_duplicates("unit")
 
     def describe(unit):
         r = first[first.unit == unit].iloc[0]
         return f"{r.dataset} {r.label} seed {r.seed} ({r.experiment}" + (", permuted)" if r.permuted else ")")
 
-    return leave_one_out(lambda u: claims(df if u is None else df[df.unit != u], **kw), first.unit, describe=describe)
+    seeds = dict(zip(first.unit, first.seed))
+    return judged(SLUG, lambda units: claims(df[~df.unit.isin(units)] if units else df, **kw), first.unit,
+                  describe=describe, records=records, origin=lambda unit: Origin(int(seeds[unit]), (unit,)))

@@ -63,7 +63,7 @@ def run(ctx: RunContext) -> Results:
     res.table("reproduction_code", A.reproduction_as_found(), save=True)
     res.glue_all(A.reproduction_effects())
 
-    res.claims = C.verdicts(df, alpha=b.alpha)
+    res.claims = C.verdicts(df, ctx.store.records, alpha=b.alpha)
 
     rounds = 3 if ctx.budget_name == "smoke" else 15
     lc = res.table("lc_benchmark", pd.DataFrame(bench.lc_backends(rounds=rounds)), decimals=2, save=True)

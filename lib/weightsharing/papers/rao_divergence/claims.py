@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 import numpy as np
 from ...metrics import ALPHA, equivalence, holm, one_sample
-from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
+from ...store import canonical
+from ...verdicts import Finding, Origin, finished, judge, judged, not_run, rules
 from . import converged as start
 from .analysis import SERIES, distance_frame, second_half_share, series_of, stages
 from .runs import SLUG
@@ -208,10 +209,13 @@ def _pts_eq(e) -> str:
             f"(TOST p = {e.p:.2g}, df = {e.comparison.df:.0f})")
 
 
-def verdicts(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[dict]:
-    """`claims` with each verdict's fragility: each run (one seed: its CNNs, the FCN stages that start from them and
-    their controls) left out in turn."""
-    def without(seed):
-        return claims(by_seed if seed is None else {s: r for s, r in by_seed.items() if s != seed}, n_test=n_test)
+def verdicts(by_seed: dict[int, dict], *, n_test: int, records: dict, scale: str = "") -> list[dict]:
+    """`claims` by phase, with each verdict's fragility: each run (one seed: its CNNs, the FCN stages that start from
+    them and their controls) left out in turn."""
+    def without(seeds: frozenset):
+        return claims({s: r for s, r in by_seed.items() if s not in seeds}, n_test=n_test)
 
-    return leave_one_out(without, sorted(by_seed), describe=lambda s: f"seed {s}")
+    def origin(seed):
+        return Origin(int(seed), tuple(canonical(r["key"]) for r in by_seed[seed].values() if "key" in r))
+
+    return judged(SLUG, without, sorted(by_seed), describe=lambda s: f"seed {s}", records=records, origin=origin)

@@ -93,7 +93,7 @@ def run(ctx: RunContext) -> Results:
     res.glue("auth_reading", "do not show the FCN less robust to translation" if t["translate"] >= 0
              else "show the FCN less robust to translation")
 
-    res.claims = verdicts(by_seed, n_test=b.test)
+    res.claims = verdicts(by_seed, n_test=b.test, records=ctx.store.records)
 
     tim = res.table("step_benchmark", step_benchmark(rounds=3 if ctx.budget_name == "smoke" else 10), {"ms": "{:.1f}"},
                     decimals=2, save=True)

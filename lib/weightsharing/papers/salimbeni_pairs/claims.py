@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from ...metrics import ALPHA, equivalence, holm, linear_contrast, one_sample, welch
-from ...verdicts import Finding, finished, judge, leave_one_out, not_run, rules
+from ...verdicts import Finding, Origin, finished, judge, judged, not_run, rules
 from .analysis import COLLAPSED, collapsed, final
 from .models import ABSTRACT_LEVELS, COUNTERPART, WS_GAIN
 from .runs import SLUG
@@ -111,22 +111,24 @@ def claims(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     return out
 
 
-def verdicts(df: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
-    """`claims` with each verdict's fragility: every unit (one model, protocol and seed) left out in turn, once
-    however many experiments share it."""
+def verdicts(df: pd.DataFrame, curves: pd.DataFrame, records: dict) -> list[dict]:
+    """`claims` by phase, with each verdict's fragility: every unit (one model, protocol and seed) left out in turn,
+    once however many experiments share it."""
     first = df.drop_duplicates("unit")
 
-    def without(unit):
-        if unit is None:
+    def without(units: frozenset):
+        if not units:
             return claims(df, curves)
-        gone = df[df.unit == unit]
+        gone = df[df.unit.isin(units)]
         keep = ~pd.Series(False, index=curves.index)
         for r in gone.itertuples():
             keep &= ~((curves.experiment == r.experiment) & (curves.model == r.model) & (curves.seed == r.seed))
-        return claims(df[df.unit != unit], curves[keep])
+        return claims(df[~df.unit.isin(units)], curves[keep])
 
     def describe(unit):
         r = first[first.unit == unit].iloc[0]
         return f"{r.model} seed {r.seed} ({r.experiment.split(':')[0]}{', collapsed' if r.train_acc < COLLAPSED else ''})"
 
-    return leave_one_out(without, first.unit, describe=describe)
+    seeds = dict(zip(first.unit, first.seed))
+    return judged(SLUG, without, first.unit, describe=describe, records=records,
+                  origin=lambda unit: Origin(int(seeds[unit]), (unit,)))

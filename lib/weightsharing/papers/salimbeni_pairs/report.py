@@ -79,7 +79,7 @@ def run(ctx: RunContext) -> Results:
     res.figure("figure6", figure6(curves))
     res.figure("figure7", figure7(curves))
 
-    res.claims = verdicts(df, curves)
+    res.claims = verdicts(df, curves, ctx.store.records)
 
     sens = res.table("sensitivity", sensitivity_table(df), {"lr": "{:.2g}", "change": "{:+.3f}", "p": "{:.2g}"},
                      save=True)

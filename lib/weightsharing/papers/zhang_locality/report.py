@@ -80,7 +80,7 @@ def run(ctx: RunContext) -> Results:
                                                        "rate_hi": "{:.2f}"}, empty="no tree trial got stuck")
     res.glue("tree_stuck", int(rates.stuck.sum()) if len(rates) else 0)
     res.glue("tree_iid_trials", int(len(iid(tree))))
-    res.claims = verdicts(tree, extras, images)
+    res.claims = verdicts(tree, extras, images, ctx.store.records)
 
     layer_rows, steps = benchmarks(repeats=3 if ctx.budget_name == "smoke" else 20)
     res.table("layer_benchmark", layer_rows, {"ratio_to_conv2d": "{:.2f}", "speedup_over_loop": "{:.1f}"}, save=True)

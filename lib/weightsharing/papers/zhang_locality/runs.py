@@ -13,7 +13,7 @@ from ... import data
 from ...context import RunContext
 from ...metrics import fgsm, test_accuracy
 from ...planning import Planned
-from ...store import Store, sweep
+from ...store import Store, canonical, sweep
 from ...train import fit, fit_stacked, n_params, seeded
 from .models import (DATASETS, FGSM_EPS, FULL, IMAGE_MODELS, MIN_TRIALS, SAMPLE_IMAGES, SPEC_IMAGE_PARAMS,
                      SPEC_TREE_PARAMS, TREE_EPOCHS, TREE_MODELS, TREE_SIZES, TREE_TRIALS, TreeNet, TreeSetting,
@@ -204,7 +204,8 @@ def sweep_tree(budget: Budget, store: Store) -> list[dict | None]:
 
 def run_tree(budget: Budget, store: Store) -> tuple[pd.DataFrame, dict]:
     units, records = tree_units(budget), sweep_tree(budget, store)
-    rows = [{"model": k["model"], "n_train": k["n_train"], **row, "finished_at": r.get("finished_at")}
+    rows = [{"model": k["model"], "n_train": k["n_train"], **row, "finished_at": r.get("finished_at"),
+             "unit": canonical(k)}
             for k, r in zip(units, records) for row in r["rows"]]
     extras = {(k["model"], k["n_train"]): r for k, r in zip(units, records)}
     return pd.DataFrame(rows), extras
@@ -249,6 +250,7 @@ def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataF
     return pd.DataFrame([{**asdict(run), "clean_acc": rec["clean_acc"], "fgsm_acc": rec.get("fgsm_acc"),
                           "train_examples": rec["train_examples"], "params": rec["params"], "seconds": rec["seconds"],
                           "final_train_loss": rec["train_loss"][-1], "finished_at": rec.get("finished_at"),
+                          "unit": canonical(run.key()),
                           "sample_signs": rec.get("sample_signs")} for run, rec in zip(plan, records)])
 
 
