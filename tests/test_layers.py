@@ -146,3 +146,26 @@ def test_hand_written_backward_passes_gradcheck(cin, cout, size, k, stride, padd
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown backend 'fast': choose one of auto, unfold, masked"):
         LocallyConnected2d(1, 2, in_size=8, kernel_size=3, backend="fast")
+
+
+@pytest.mark.parametrize("backend", ["unfold", "masked"])
+def test_forward_and_backward_under_bf16_autocast_match_fp32(backend):
+    """Mixed precision on the CPU (and so on a GPU): the hand-written backward takes the bf16 gradient and returns
+    gradients in the parameters' fp32. Outputs and gradients agree with fp32 to bf16's precision: relative error
+    (norm of the difference over the norm) below 2 %, with 8 significant bits and sums over up to 75 taps."""
+    torch.manual_seed(0)
+    layer = LocallyConnected2d(3, 8, kernel_size=5, in_size=(12, 12), padding=2, backend=backend)
+    x = torch.randn(16, 3, 12, 12, requires_grad=True)
+
+    def run(autocast: bool):
+        layer.zero_grad()
+        x.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            y = layer(x)
+        (y.float() ** 2).mean().backward()
+        return y.float(), x.grad.clone(), layer.weight.grad.clone(), layer.bias.grad.clone()
+
+    exact, mixed = run(False), run(True)
+    assert mixed[2].dtype == torch.float32 and mixed[1].dtype == torch.float32
+    for a, b in zip(exact, mixed):
+        assert ((a - b).norm() / a.norm()).item() < 0.02

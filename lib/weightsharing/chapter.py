@@ -190,7 +190,7 @@ class Chapter:
         est = planning.estimate(units)
         hours = float(est.gpu_hours.sum())
         return {"run": f"budget '{want['budget']}' ({what}; {len(est)} units), about {hours:.1f} GPU hours on one "
-                       f"{planning.ASSUMED_GPU[0]} by `plan`'s estimate", "gpu_hours": round(hours, 2),
+                       f"{planning.ASSUMED_GPU[0]} by plan's estimate", "gpu_hours": round(hours, 2),
                 "reachable": True}
 
     def finish(self, res: Results) -> None:

@@ -46,6 +46,9 @@ class _PatchMatmul(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor, _):
         patches, weight = ctx.saved_tensors
+        # Under autocast the forward matmul ran in bf16 and so does its gradient; the saved fp32 master weight and
+        # patches join it in that precision (autograd casts each gradient back to its input's dtype).
+        patches, weight = patches.to(grad_y.dtype), weight.to(grad_y.dtype)
         grad_y = grad_y.flatten(2).permute(2, 0, 1).contiguous()             # (positions, B, O)
         grad_x = ctx.layer.fold(torch.bmm(grad_y, weight), ctx.in_shape) if ctx.needs_input_grad[0] else None
         grad_w = torch.bmm(grad_y.transpose(1, 2), patches) if ctx.needs_input_grad[1] else None
@@ -165,7 +168,9 @@ class LocallyConnected2d(nn.Module):
         (ph, pw), (kh, kw), (sh, sw), (oh, ow), (h, w) = self.padding, self.kernel_size, self.stride, self.out_size, self.in_size
         b, c = in_shape[:2]
         # accumulated as (H, W, B, C), so every tap adds whole contiguous (B, C) planes: 1.5x faster than F.fold
-        grad = grad_patches.new_zeros(h + 2 * ph, w + 2 * pw, b, c)
+        # (in at least fp32: a bf16 gradient's taps would round at every addition)
+        grad = grad_patches.new_zeros(h + 2 * ph, w + 2 * pw, b, c,
+                                      dtype=torch.promote_types(grad_patches.dtype, torch.float32))
         taps = grad_patches.view(oh, ow, b, c, kh, kw)
         for i in range(kh):
             for j in range(kw):

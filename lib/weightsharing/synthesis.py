@@ -35,8 +35,8 @@ def paragraph(summary: dict) -> str:
     claims = summary["claims"]
     by = {v: [c for c in claims if c["verdict"] == v] for v in VERDICT_ORDER}
     own = sum(c.get("by") == "book" for c in claims)
-    parts = [f"{len(by[v])} {v} ({_ids(by[v], lean=v in ('out of regime', 'inconclusive'))})"
-             for v in VERDICT_ORDER if by[v]]
+    parts = [f"{len(by[v])} {'hold' if v == 'holds' and len(by[v]) > 1 else v} "
+             f"({_ids(by[v], lean=v in ('out of regime', 'inconclusive'))})" for v in VERDICT_ORDER if by[v]]
     conf = sum(c.get("phase") == "confirmatory" for c in claims)
     hours = total_hours(claims)
     unreachable = [c["id"] for c in claims if (c.get("would_decide") or {}).get("reachable") is False]
@@ -44,7 +44,8 @@ def paragraph(summary: dict) -> str:
     text = (f"{len(claims)} claims{f' ({own} the book’s own)' if own else ''}: " + "; ".join(parts) + ". "
             f"{conf} of them confirmatory, {sum(map(signed, claims))} signed. ")
     if undecided:
-        text += (f"Deciding the {undecided} undecided would take about {hours:.0f} GPU hours by `plan`"
+        text += (f"Deciding the {undecided} undecided would take about {hours:.{0 if hours >= 10 else 1}f} GPU hours "
+                 "by plan's estimate"
                  + (f"; no budget planned here reaches {', '.join(unreachable)}" if unreachable else "") + ".")
     return text
 
