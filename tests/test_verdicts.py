@@ -155,8 +155,8 @@ def test_the_earlier_verdict_is_read_from_the_summary_before_the_rules_last_chan
     monkeypatch.setattr(verdicts, "_summary_before", lambda slug, budget, commit: {"Z1": "out of regime"})
     z1, z2 = {"id": "Z1"}, {"id": "Z2"}
     verdicts.annotate([z1, z2], "zhang_locality", "cpu")
-    assert z1["earlier_verdict"] == "out of regime" and z1["earlier_rule"]  # Z1 records an earlier rule
-    assert z2["earlier_verdict"] is None
+    assert z1["earlier_verdict"] == "out of regime" and z1["rule_changed_after_results"] is True
+    assert z2["earlier_verdict"] is None and "rule_changed_after_results" not in z2  # left as `judged` set it
 
 
 # ---------------------------------------------------------------------------------------------- phases on constructed runs
@@ -292,3 +292,30 @@ def test_frozen_fields_are_the_lines_that_count_and_seeds_parse_ranges(tmp_path,
         verdicts.rules.cache_clear()
     assert rule.seeds == (10, 11, 12, 20) and rule.frozen and rule.by == "book"
     assert rule.frozen_lines == ((2, 2), (4, 4), (6, 6), (7, 7))  # claim, rule, seeds, regime: not by or earlier
+
+
+def test_blame_follows_a_claim_moved_within_its_file_so_a_reordering_freezes_nothing_anew(repo):
+    path, _ = repo
+    a = '  claim: "Claim A: locality beats weight sharing at every size"\n  rule: "Welch t over seeds of A, two-sided at 0.05"\n'
+    b = '  claim: "Claim B: the auxiliary loss helps every model"\n  rule: "Welch t over seeds of B, two-sided at 0.05"\n'
+    f = path / "claims.yml"
+    f.write_text(f"A:\n{a}B:\n{b}")
+    _git(path, "add", ".")
+    _git(path, "commit", "-q", "-m", "write the claims")
+    written = _git(path, "rev-parse", "HEAD")
+    f.write_text(f"B:\n{b}A:\n{a}")  # B moved above A, nothing else
+    _git(path, "add", ".")
+    _git(path, "commit", "-q", "-m", "reorder")
+    lines = verdicts.history.blame(f, repo=path)
+    parsed = verdicts.parse_rules(f.read_text())
+    assert {k: verdicts.history.newest(lines, list(r.frozen_lines))[0] for k, r in parsed.items()} == {"A": written,
+                                                                                                      "B": written}
+    f.write_text(f"B:\n{b}A:\n{a.replace('two-sided', 'one-sided')}")  # an edit to A's rule, not yet committed
+    lines = verdicts.history.blame(f, repo=path)
+    assert verdicts.history.newest(lines, list(parsed["A"].frozen_lines))[0] == ""  # uncommitted: not frozen
+    assert verdicts.history.newest(lines, list(parsed["B"].frozen_lines))[0] == written
+
+
+def test_a_block_scalar_span_ends_at_its_last_written_line():
+    parsed = verdicts.parse_rules('T:\n  claim: >\n    a claim\n    on two lines\n\n  rule: "r"\n')
+    assert parsed["T"].frozen_lines == ((2, 4), (6, 6))

@@ -116,10 +116,14 @@ def tidy_executed(path: Path) -> None:
     for k in ("input_path", "output_path"):
         if meta.get(k):
             meta[k] = shown(Path(meta[k]))
+    # a page that shows no code (its own parameters cell removed) loses the injected one too
+    removed = any("parameters" in c.metadata.get("tags", []) and "remove-cell" in c.metadata.get("tags", [])
+                  for c in nb.cells)
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
+        fold = "remove-cell" if removed else "hide-input"
+        if "injected-parameters" in tags and fold not in tags:
+            tags.append(fold)
     nbformat.write(nb, path)
 
 

@@ -84,13 +84,25 @@ def rules(slug: str) -> dict[str, Rule]:
     """The claims file of a chapter, in its order; each rule knows the lines that declare it."""
     import yaml
 
-    path = CLAIMS_DIR / f"{slug}.yml"
-    text = path.read_text()
+    return parse_rules((CLAIMS_DIR / f"{slug}.yml").read_text())
+
+
+def parse_rules(text: str) -> dict[str, Rule]:
+    """`rules` of a claims file's text (the chapter's now, or one from git history)."""
+    import yaml
+
+    lines = text.splitlines()
+
+    def last(line: int) -> int:  # a block scalar's span ends at its last non-blank line
+        while line > 1 and not lines[line - 1].strip():
+            line -= 1
+        return line
+
     node = yaml.compose(text)
     out = {}
     for key, value in node.value:
         fields = yaml.safe_load(yaml.serialize(value))
-        spans = tuple((k.start_mark.line + 1, v.end_mark.line + (v.end_mark.column > 0))
+        spans = tuple((k.start_mark.line + 1, last(v.end_mark.line + (v.end_mark.column > 0)))
                       for k, v in value.value if k.value in history.FROZEN_FIELDS)
         fields["seeds"] = _seeds(fields.get("seeds"))
         out[key.value] = Rule(id=key.value, lines=(key.start_mark.line + 1, value.end_mark.line), frozen_lines=spans,
@@ -128,7 +140,8 @@ def judge(rule: Rule, f: Finding) -> dict:
         verdict = "not assessed"
         evidence = f"fewer than {min_runs} runs in an arm (n = {f.n_runs}): {f.evidence}"
     else:
-        verdict = ("out of regime" if f.regime is False else
+        unmeasured = rule.regime is not None and f.regime is None  # a check the rule names but nothing measured
+        verdict = ("out of regime" if f.regime is False or unmeasured else
                    "holds" if f.support else "contradicted" if f.against else "inconclusive")
         evidence = f.evidence
     if f.regime is not None and f.regime_evidence:
@@ -170,7 +183,7 @@ def relaxed(min_runs: int):
         _min_runs.reset(token)
 
 
-REPORTED = ("verdict", "evidence", "n_runs", "cells", "first_unit", "newest_unit")
+REPORTED = ("verdict", "leaning", "regime", "evidence", "n_runs", "cells", "first_unit", "newest_unit")
 
 
 def leave_one_out(claims_without: Callable[[Any], list[dict]], runs: Iterable, *,
@@ -293,9 +306,9 @@ def judged(slug: str, claims_without: Callable[[frozenset], list[dict]], runs: I
     for i, explored in on(frozenset()).items():
         rule = table.get(i.split("/")[0])
         mine = conf.get(rule.id, frozenset()) if rule else frozenset()
-        if mine:
-            explored = on(mine)[i]
-            c = dict(on(everything - mine)[i])
+        if mine:  # a claim that cannot be computed on one side keeps what the other side shows
+            explored = on(mine).get(i) or {**explored, "verdict": "not run", "_runs": []}
+            c = dict(on(everything - mine).get(i) or {**explored, "verdict": "not run", "phase": "confirmatory"})
         else:
             c = dict(explored)
         used = c.pop("_runs")
@@ -338,15 +351,34 @@ def _summary_before(slug: str, budget: str, commit: str) -> dict:
         return {}
 
 
+def _entry_before(slug: str, commit: str) -> dict[str, Rule]:
+    """The chapter's claims as declared just before `commit` (the working tree's last commit for an uncommitted edit)."""
+    text = history.git("show", f"{commit}^:lib/weightsharing/papers/claims/{slug}.yml" if commit else
+                       f"HEAD:lib/weightsharing/papers/claims/{slug}.yml")
+    import yaml
+
+    try:
+        return parse_rules(text) if text else {}
+    except (yaml.YAMLError, TypeError, ValueError, AttributeError):  # an older format: no earlier rule to show
+        return {}
+
+
 def annotate(claims: list[dict], slug: str, budget: str) -> list[dict]:
-    """Each claim with its earlier rule, where its entry records one, and `earlier_verdict`: what the chapter's summary
-    said before the rule's last change (under the earlier rule, on the runs of that time; `None` for a new claim)."""
+    """Each claim with the rule as it read before its last change (`earlier_rule`, from git: rule and regime check)
+    and `earlier_verdict`, what the chapter's summary said then (`None` for a new claim). A claim that had a verdict
+    before its rule's last change was judged before that change: its rule was written after results, whatever the
+    configurations' history says."""
     table = rules(slug)
     changes = history.entry_changes(slug)
     for c in claims:
         rule = table.get(c["id"].split("/")[0])
         changed = changes.get(rule.id) if rule else None
-        c["earlier_rule"] = rule.earlier if rule else None
-        before = _summary_before(slug, budget, changed[0]) if changed and rule.earlier else {}
-        c["earlier_verdict"] = before.get(c["id"]) or (before.get(rule.earlier_id) if before else None)
+        before = _summary_before(slug, budget, changed[0]) if changed else {}
+        prior = _entry_before(slug, changed[0]).get(rule.id) if changed else None
+        c["earlier_verdict"] = before.get(c["id"]) or (before.get(rule.earlier_id) if before and rule.earlier_id else None)
+        c["earlier_rule"] = (f"{prior.rule} Regime check: {prior.regime or prior.no_regime or 'none'}"
+                             if prior and (prior.rule, prior.regime, prior.no_regime) != (rule.rule, rule.regime, rule.no_regime)
+                             else None)
+        if c["earlier_verdict"] is not None:
+            c["rule_changed_after_results"] = True
     return claims
