@@ -103,7 +103,7 @@ def columns(rows: list[dict]) -> dict[str, list]:
 def fit_stacked(model: nn.Module, optimizer: torch.optim.Optimizer,
                 loss_fn: Callable[[nn.Module, torch.Tensor, Batch], torch.Tensor], data: Batch, *,
                 replica_group: torch.Tensor, epochs: int, batch_size: int, generators: list[torch.Generator],
-                decay_at: int | None = None, decay: float = 0.1) -> None:
+                decay_at: int | None = None, decay: float = 0.1, precision: str = "fp32") -> None:
     """Train R independent replicas stacked in one model (every parameter has a leading replica axis).
 
     `data` tensors are indexed (group, example, ...): replicas in the same group (e.g. one trial at several noise
@@ -124,7 +124,8 @@ def fit_stacked(model: nn.Module, optimizer: torch.optim.Optimizer,
         order = torch.stack([torch.randperm(n, generator=g) for g in generators])[replica_group]  # (R, n)
         for start in range(0, n, batch_size):
             idx = order[:, start:start + batch_size]
-            loss = loss_fn(model, idx, tuple(t[rows, idx] for t in data))
+            with autocast(data[0].device, precision):
+                loss = loss_fn(model, idx, tuple(t[rows, idx] for t in data))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -135,7 +136,7 @@ def fit_replicas(models: list[nn.Module],
                  loss_fn: Callable[[Callable, Batch], torch.Tensor], data: Batch, *, epochs: int, batch_size: int,
                  generators: list[torch.Generator], shuffle: bool = True,
                  evaluate: Callable[[int, nn.Module], dict] | None = None,
-                 on_epoch: Callable[[int, dict], bool] | None = None) -> list[list[dict]]:
+                 on_epoch: Callable[[int, dict], bool] | None = None, precision: str = "fp32") -> list[list[dict]]:
     """`fit` for R replicas of one architecture (seeds of one configuration) side by side: one vmapped forward and
     backward over their stacked parameters per step, and everything else per replica, exactly as `fit` runs it alone.
 
@@ -184,7 +185,8 @@ def fit_replicas(models: list[nn.Module],
         total, correct, count = torch.zeros(replicas), torch.zeros(replicas, dtype=torch.long), 0
         for start in range(0, n, batch_size):
             idx = order[:, start:start + batch_size]
-            out = stacked_loss(params, buffers, tuple(t[rows_of, idx] for t in data))
+            with autocast(data[0].device, precision):
+                out = stacked_loss(params, buffers, tuple(t[rows_of, idx] for t in data))
             loss, hits = out if isinstance(out, tuple) else (out, None)
             for p in params.values():
                 p.grad = None
@@ -208,7 +210,7 @@ def fit_replicas(models: list[nn.Module],
                 row["train_acc"] = correct[r].item() / count
             if evaluate is not None:
                 models[r].eval()
-                with torch.no_grad():
+                with torch.no_grad(), autocast(data[0].device, precision):
                     row.update(evaluate(r, models[r]))
             history[r].append(row)
             if on_epoch is not None and on_epoch(r, row):
