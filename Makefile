@@ -12,7 +12,7 @@ export WEIGHTSHARING_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weightsharin
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install data browser book test check smoke status clean
+.PHONY: install data browser book bench test check smoke status clean
 
 install: $(INSTALLED)
 
@@ -34,6 +34,10 @@ data: $(INSTALLED)
 
 book: data
 	$(PY) -m weightsharing book --budget $(BUDGET) --device $(DEVICE) $(if $(FRESH),--fresh) $(if $(SHARD),--shard $(SHARD))
+
+# Every speed measurement, written to book/results/benchmarks.json (commit it): `make book` reads it and times nothing.
+bench: $(INSTALLED)
+	$(PY) -m weightsharing.papers.speed
 
 # The browser test drives Debian's chromium; install it where we can (root, or passwordless sudo). Where we cannot,
 # the browser test itself fails with one line naming what to install.

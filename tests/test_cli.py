@@ -47,7 +47,7 @@ def test_status_without_results_says_what_to_do(results, run):
 def test_toc_lists_the_notebooks_in_book_order():
     names = cli.toc_notebooks(cli.repo_root())
     assert names == ["synthesis", "zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets",
-                     "neyshabur_betalasso", "status"]  # the synthesis is the front door; `book` runs it after the chapters
+                     "neyshabur_betalasso", "status", "performance"]  # the synthesis is the front door; `book` runs it after the chapters
 
 
 # Every bad input of the README's "When an argument is wrong" list: one line on stderr, exit 2, nothing written.

@@ -64,6 +64,24 @@ def test_a_module_missing_part_of_the_interface_is_not_a_paper():
     from weightsharing.papers import Paper
 
     parts = dict(SLUG="x", REVISION=1, DATA=(), BUDGETS={}, train=lambda ctx: None, run=lambda ctx: None,
-                 planned=lambda *a: [])
+                 planned=lambda *a: [], benchmarks=lambda quick=False: {})
     assert isinstance(SimpleNamespace(**parts), Paper)
     assert not isinstance(SimpleNamespace(**{k: v for k, v in parts.items() if k != "run"}), Paper)
+
+
+@pytest.mark.slow
+def test_every_papers_benchmarks_run_quickly_and_give_a_precision_decision_per_model(tmp_path, monkeypatch):
+    """`make bench --quick` end to end into a scratch results folder: every chapter's tables, each precision row with
+    the chapter's decision, and the chapter pages then read them back."""
+    from weightsharing import measurements
+    from weightsharing.papers import IMPLEMENTED, speed
+
+    monkeypatch.setenv("WEIGHTSHARING_RESULTS", str(tmp_path))
+    speed.main(["--quick"])
+    doc = measurements.read()
+    assert doc["quick"] and set(doc["sections"]) == {"book", *IMPLEMENTED}
+    for slug in IMPLEMENTED:
+        rows = doc["sections"][slug]["precision"]
+        assert rows and all(r["decision"] in ("fp32", "bf16") and r["speedup"] > 0 for r in rows)
+    assert len(measurements.tables("neyshabur_betalasso")["lc_benchmark"])
+    assert "quick" in measurements.provenance_line()

@@ -296,6 +296,54 @@ def stacked_training(cases: list[StackCase], *, rounds: int = 5, steps: int = 20
     return rows
 
 
+@dataclass(frozen=True)
+class PrecisionCase:
+    """One model of a chapter for `precision_speedups`: `step(precision)` returns one training step (forward under
+    that precision, backward, optimizer) as the chapter's trainer runs it; `decision`, the precision the chapter trains
+    this model's new units in."""
+    model: str
+    batch: int
+    step: Callable[[str], Callable[[], None]]
+    decision: str = "fp32"
+
+
+def precision_case(model: str, build: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor,
+                   optimizer: Callable = lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9),
+                   loss: Callable = F.cross_entropy, repeat: int = 5, decision: str = "fp32") -> PrecisionCase:
+    """A case for a classifier trained on (x, y): each precision gets its own copy of one initialisation; a timed
+    step is `repeat` training steps (a single small step is too short to time on a shared machine)."""
+    from .train import autocast
+
+    def step(precision: str):
+        torch.manual_seed(0)
+        net = build()
+        opt = optimizer(net.parameters())
+
+        def one():
+            for _ in range(repeat):
+                with autocast(x.device, precision):
+                    value = loss(net(x), y)
+                opt.zero_grad(set_to_none=True)
+                value.backward()
+                opt.step()
+        return one
+
+    return PrecisionCase(model, len(x), step, decision)
+
+
+def precision_speedups(cases: list[PrecisionCase], *, rounds: int = 7) -> list[dict]:
+    """Each case's training step in fp32 and under bf16 autocast, timed interleaved: `speedup` = fp32 / bf16, with its
+    min and max over the rounds. A chapter trains new units in bf16 where this is at least 1.3."""
+    rows = []
+    for case in cases:
+        t = interleaved({"fp32": case.step("fp32"), "bf16": case.step("bf16")}, baseline="fp32", rounds=rounds, warmup=1)
+        speedups = [1 / r for r in t["bf16"]["ratios"]]
+        rows.append({"model": case.model, "batch": case.batch, "fp32_ms": t["fp32"]["ms"], "bf16_ms": t["bf16"]["ms"],
+                     "speedup": statistics.median(speedups), "speedup_min": min(speedups),
+                     "speedup_max": max(speedups), "decision": case.decision})
+    return rows
+
+
 def main() -> None:
     threads = torch.get_num_threads()
     print(f"LocallyConnected2d backends, forward + backward, ratio to Conv2d: median [min-max] over interleaved rounds "

@@ -25,7 +25,7 @@ from .paths import repo_root, results_dir, results_root, shown
 from .store import Store, merge_stores, parse_shard
 from .summary import read_summaries
 
-AUXILIARY = ("synthesis", "status")  # notebooks that read the papers' summaries rather than train anything
+AUXILIARY = ("synthesis", "status", "performance")  # notebooks that read the papers' summaries rather than train anything
 
 
 def toc_notebooks(root: Path) -> list[str]:

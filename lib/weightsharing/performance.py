@@ -1,5 +1,6 @@
-"""The status page's account of training time: minutes per chapter against the `cpu` budget's aims, before and
-after a speed-up, and the measured speed-ups behind them (locally connected layers, stacked seeds)."""
+"""Training time and speed, as the status and appendix pages show them: minutes per chapter against the `cpu`
+budget's limit, before and after a speed-up, and the stored speed measurements behind them (locally connected layers,
+stacked seeds, bf16 against fp32)."""
 from __future__ import annotations
 
 import json
@@ -12,10 +13,12 @@ from . import plotting
 from .paths import results_root
 from .provenance import TIMING_BASELINE
 
-# The `cpu` budget's aims (the design card): at most an hour of training per chapter, three hours for the book.
-CHAPTER_AIM_MINUTES, BOOK_AIM_MINUTES = 60, 180
-# A locally connected layer's aim, in units of Conv2d's time; the per-seed speed-up at which a chapter stacks seeds.
-LC_AIM_RATIO, STACK_MIN_SPEEDUP = 2.0, 1.3
+# The `cpu` budget's limit (the design card): at most 120 minutes of training per chapter on a 2-core CPU, exploratory
+# and confirmatory runs together. (The earlier whole-book aim of three hours and "locally connected layers within 2x
+# Conv2d" were retired: the remaining gap needs a fused kernel.)
+CHAPTER_AIM_MINUTES = 120
+# The per-seed speed-up at which a chapter stacks a model's seeds, and the per-step one at which it trains in bf16.
+STACK_MIN_SPEEDUP = PRECISION_MIN_SPEEDUP = 1.3
 
 
 def baseline(budget: str) -> dict | None:
@@ -34,7 +37,7 @@ def minutes_table(summaries: list[dict], before: dict | None) -> pd.DataFrame:
              "before (min)": old.get(s["slug"], np.nan), "now (min)": s["compute_seconds"] / 60} for s in summaries]
     df = pd.DataFrame(rows, columns=["chapter", "aim (min)", "before (min)", "now (min)"])
     df["change (min)"] = df["now (min)"] - df["before (min)"]
-    total = {"chapter": "whole book", "aim (min)": float(BOOK_AIM_MINUTES), "before (min)": df["before (min)"].sum(min_count=1),
+    total = {"chapter": "whole book", "aim (min)": np.nan, "before (min)": df["before (min)"].sum(min_count=1),
              "now (min)": df["now (min)"].sum()}
     total["change (min)"] = total["now (min)"] - total["before (min)"]
     return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
@@ -50,12 +53,12 @@ def minutes_figure(table: pd.DataFrame, commit: str | None):
     if chapters["before (min)"].notna().any():
         ax.barh(y - 0.2, chapters["before (min)"], height=0.38, color=colors[1], label=f"before (commit {commit})")
     ax.barh(y + 0.2, chapters["now (min)"], height=0.38, color=colors[0], label="now")
-    ax.axvline(CHAPTER_AIM_MINUTES, color="0.3", linestyle="--", linewidth=1, label=f"aim: {CHAPTER_AIM_MINUTES} min per chapter")
+    ax.axvline(CHAPTER_AIM_MINUTES, color="0.3", linestyle="--", linewidth=1, label=f"limit: {CHAPTER_AIM_MINUTES} min per chapter")
     ax.set_yticks(y, chapters.chapter)
     ax.invert_yaxis()
     ax.set_xlabel("training minutes (sum of the units' compute seconds)")
     before = "" if np.isnan(total["before (min)"]) else f"{total['before (min)']:.0f} min before, "
-    ax.set_title(f"Whole book: {before}{total['now (min)']:.0f} min now (aim {BOOK_AIM_MINUTES} min)", pad=24)
+    ax.set_title(f"Whole book: {before}{total['now (min)']:.0f} min now", pad=24)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, fontsize=9)
     fig.tight_layout()
     return fig
@@ -63,7 +66,7 @@ def minutes_figure(table: pd.DataFrame, commit: str | None):
 
 def speedup_figure(layers: pd.DataFrame, stacks: pd.DataFrame):
     """Top: each locally connected layer's cost in Conv2d's units, before (hollow) and now (filled, with its min-max
-    over interleaved rounds), against the 2x aim. Bottom: each model's per-seed speed-up when its seeds train
+    over interleaved rounds). Bottom: each model's per-seed speed-up when its seeds train
     stacked, with its min-max, filled where the book stacks that model, against the 1.3x threshold."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(plotting.MAX_WIDTH, 0.32 * (len(layers) + len(stacks)) + 2.4),
                                       gridspec_kw={"height_ratios": [len(layers) + 1, len(stacks) + 1]})
@@ -73,7 +76,7 @@ def speedup_figure(layers: pd.DataFrame, stacks: pd.DataFrame):
     top.errorbar(layers.ratio_to_conv2d, y, xerr=[layers.ratio_to_conv2d - layers.ratio_min,
                                                   layers.ratio_max - layers.ratio_to_conv2d],
                  fmt="o", color=colors[0], capsize=2, label="now (min-max over rounds)")
-    top.axvline(LC_AIM_RATIO, color="0.3", linestyle="--", linewidth=1, label=f"aim: {LC_AIM_RATIO:g}× Conv2d")
+    top.axvline(1.0, color="0.5", linewidth=1)
     top.set_yticks(y, [f"{n}, batch {b}" for n, b in zip(layers.layer, layers.batch)])
     top.invert_yaxis()
     top.set_xlim(0, max(layers.ratio_max.max(), layers.before_ratio.max()) * 1.08)

@@ -29,6 +29,9 @@ class Paper(Protocol):
     def planned(self, budget: Any, store: Any = None) -> list:
         """Every unit as `planning.Planned`, for `plan`, the cost line and the paper-scale tests."""
 
+    def benchmarks(self, *, quick: bool = False) -> dict[str, list[dict]]:
+        """The chapter's speed measurements, table name -> rows, for `make bench` (never timed by a book build)."""
+
 # Every slug of the book (DESIGN.md); a slug maps to its module once its chapter exists.
 PLANNED = ("zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")
 IMPLEMENTED = ("zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")

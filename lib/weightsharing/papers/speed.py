@@ -1,13 +1,20 @@
-"""Every speed measurement of the book in one run: `python -m weightsharing.papers.speed`. The shared layers'
-(`bench.main`), beta-lasso's step, and each chapter's models trained one seed alone against seeds stacked."""
+"""`make bench`: every speed measurement of the book in one run, written to results/benchmarks.json
+(`measurements`), which the chapters and the appendix page read. `python -m weightsharing.papers.speed [--quick]`.
+
+What it times: each chapter's own cases (`<paper>.benchmarks`: its layers against their baselines, its training steps,
+bf16 against fp32), and for the whole book the locally connected layers before and after the unfold backend and each
+small model's seeds alone against stacked. `--quick` runs every case once (seconds per case; for tests), never for the
+committed file.
+"""
 from __future__ import annotations
 
-import torch
+import argparse
+import time
 
-from .. import bench
+from .. import bench, measurements
+from . import IMPLEMENTED, paper
 from .chang_arbnets import runs as chang
 from .salimbeni_pairs import runs as salimbeni
-from .neyshabur_betalasso import speed as neyshabur
 from .zhang_locality import speed as zhang
 
 
@@ -15,19 +22,30 @@ def stack_cases() -> list[bench.StackCase]:
     return zhang.stack_cases() + salimbeni.stack_cases() + chang.stack_cases()
 
 
-def main() -> None:
-    bench.main()
-    threads = torch.get_num_threads()
-    print(f"BetaLasso against SGD (momentum 0.9, wd 5e-4) on S-FC, alpha = 8, batch 512 ({threads} threads)")
-    for r in neyshabur.optimizer_steps():
-        if r["optimizer"] != "SGD":
-            print(f"  {r['what']:<15} {r['ms']:7.2f} ms  {r['ratio_to_sgd']:.2f}x SGD [{r['ratio_min']:.2f}-{r['ratio_max']:.2f}]")
-    print(f"Training steps per second, one seed alone against R seeds stacked in one step ({threads} threads; "
-          "* = stacked in the book)")
-    for r in bench.stacked_training(stack_cases()):
-        print(f"  {r['model']:<30} batch {r['batch']:>3}  R = {r['replicas']:>2}{'*' if r['stacked_in_book'] else ' '} "
-              f"{r['single_steps_per_s']:7.0f} steps/s alone, {r['stacked_steps_per_s_per_seed']:7.0f} per seed stacked "
-              f"({r['speedup']:.2f}x [{r['speedup_min']:.2f}-{r['speedup_max']:.2f}])")
+def measure(*, quick: bool = False, log=print) -> dict[str, dict[str, list[dict]]]:
+    sections = {}
+    start = time.perf_counter()
+    sections["book"] = {"lc_speedups": bench.lc_speedups(rounds=1 if quick else 15),
+                        "stacked_training": bench.stacked_training(stack_cases(), rounds=1 if quick else 7,
+                                                                   steps=2 if quick else 40)}
+    log(f"book: shared layers and stacked seeds ({time.perf_counter() - start:.0f} s)")
+    for slug in IMPLEMENTED:
+        start = time.perf_counter()
+        sections[slug] = paper(slug).benchmarks(quick=quick)
+        log(f"{slug}: {', '.join(sections[slug])} ({time.perf_counter() - start:.0f} s)")
+    return sections
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m weightsharing.papers.speed", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one round of every case (a check, not a measurement)")
+    args = parser.parse_args(argv)
+    path = measurements.write(measure(quick=args.quick), quick=args.quick)
+    print(f"wrote {path.name}: {measurements.provenance_line()}")
+    for section, tables in measurements.read()["sections"].items():
+        for row in tables.get("precision", []):
+            print(f"  {row['model']:<28} batch {row['batch']:>3}: bf16 {row['speedup']:.2f}x fp32 per step "
+                  f"[{row['speedup_min']:.2f}-{row['speedup_max']:.2f}]")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,34 @@
-"""This chapter's speed measurements: beta-lasso's step against SGD's on S-FC."""
+"""This chapter's speed measurements, for `make bench`: S-LOCAL's locally connected layer against Conv2d per backend,
+beta-lasso's step against SGD's on S-FC, and each model's training step in bf16 against fp32 (`runs.PRECISION`)."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from ... import bench
 from ...bench import interleaved
 from ...optim import BetaLasso
 from .models import build
+from .runs import PRECISION
+
+BENCH_ALPHA = 8  # the width the `cpu` budget trains (alpha = 8)
+
+
+def benchmarks(*, quick: bool = False) -> dict[str, list[dict]]:
+    rounds = 1 if quick else 15
+    return {"lc_benchmark": bench.lc_backends(rounds=rounds),
+            "optimizer_benchmark": optimizer_steps(alpha=BENCH_ALPHA, rounds=rounds),
+            "precision": bench.precision_speedups(precision_cases(), rounds=1 if quick else 7)}
+
+
+def precision_cases() -> list[bench.PrecisionCase]:
+    """S-CONV, S-LOCAL, S-FC and 3-FC at alpha = 8, batch 512, with SGD as the chapter trains them."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(512, 3, 32, 32, generator=g), torch.randint(0, 10, (512,), generator=g)
+    return [bench.precision_case(f"Neyshabur {m}", lambda m=m: build(m, alpha=BENCH_ALPHA, classes=10), x, y,
+                                 optimizer=lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), repeat=1,
+                                 decision=PRECISION)
+            for m in ("S-CONV", "S-LOCAL", "S-FC", "3-FC")]
 
 
 def optimizer_steps(*, alpha: int = 8, batch: int = 512, rounds: int = 15) -> list[dict]:

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import torch
 
-from ... import bench
+from ... import measurements
 from ...context import RunContext
 from ...results import Results
 from ...train import n_params
@@ -16,7 +16,7 @@ from .analysis import (accuracy_table, authors_robustness, distance_frame, dista
 from .claims import verdicts
 from .figures import converged_start, curves, deeper_layers, divergence, measure_relation
 from .models import PARAMS, cnn, convert, fcn
-from .runs import run_all
+from .runs import SLUG, run_all
 
 
 def run(ctx: RunContext) -> Results:
@@ -95,9 +95,10 @@ def run(ctx: RunContext) -> Results:
 
     res.claims = verdicts(by_seed, n_test=b.test, records=ctx.store.records)
 
-    tim = res.table("step_benchmark", step_benchmark(rounds=3 if ctx.budget_name == "smoke" else 10), {"ms": "{:.1f}"},
-                    decimals=2, save=True)
-    res.glue("fcn_step_ratio", tim.set_index("network").ratio["FCN"])
+    tim = res.table("step_benchmark", measurements.tables(SLUG).get("step_benchmark", pd.DataFrame()),
+                    {"ms": "{:.1f}"}, decimals=2, title=measurements.provenance_line(),
+                    empty=measurements.provenance_line())  # timed by `make bench`, not by this build
+    res.glue("fcn_step_ratio", tim.set_index("network").ratio["FCN"] if len(tim) else float("nan"))
 
     res.save("accuracies", acc)
     res.save("converged_start", cs[["sigma", "seed", "step", "cosine_r1", "drift", "layer1_norm"]] if len(cs) else [])
@@ -165,20 +166,3 @@ def deeper(res: Results, dist_all: pd.DataFrame) -> None:
         res.glue("deep_conclusion", "carries to both deeper layers" if all(noisier) else
                  "carries to neither deeper layer" if not any(noisier) else "carries to only one of the deeper layers")
 
-
-def step_benchmark(*, rounds: int) -> pd.DataFrame:
-    """One Adam step of the CNN and of its FCN at batch 128, interleaved in this process; the FCN's ratio to the CNN."""
-    x, y = torch.rand(128, 3, 32, 32), torch.randint(0, 10, (128,))
-    steps = {}
-    for name, make in (("CNN", cnn), ("FCN", fcn)):
-        model = make()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-4, eps=1e-7)
-
-        def step(model=model, opt=opt):
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        steps[name] = step
-    timing = bench.interleaved(steps, baseline="CNN", rounds=rounds)
-    return pd.DataFrame([{"network": k, **v} for k, v in timing.items()])

@@ -1,12 +1,43 @@
-"""This chapter's models for `bench.stacked_training`: the tree nets (a replica axis of their own, one Adam over the
-stack) and the image nets (trained alone: stacking them measured at most 1.2x with the chapter's trainer)."""
+"""This chapter's speed measurements, for `make bench`: LocalNet's locally connected layers against Conv2d and the
+original per-position loop, a training step of each image model, bf16 against fp32 per step, and the models for
+`bench.stacked_training` (the tree nets, with a replica axis of their own and one Adam over the stack; the image nets
+are trained alone: stacking them measured at most 1.2x with the chapter's trainer)."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from ... import bench
 from ...bench import StackCase, epoch_steps
-from .models import DATASETS, TreeNet, build_image_model
+from .models import DATASETS, IMAGE_MODELS, TreeNet, build_image_model
+from .runs import PRECISION
+
+
+def benchmarks(*, quick: bool = False) -> dict[str, list[dict]]:
+    """Every table this chapter shows from `make bench`."""
+    repeats = 3 if quick else 20
+    torch.manual_seed(0)
+    layers = [r for batch in (4, 32) for r in bench.locally_connected(batch, repeats=repeats)]
+    steps = []
+    for name, (channels, size) in DATASETS.items():
+        x, y = torch.randn(32, channels, size, size), torch.randint(0, 10, (32,))
+        ms = {m: bench.train_step_ms(build_image_model(m, name), x, y, repeats=repeats) for m in IMAGE_MODELS}
+        steps.append({"dataset": name, **{f"{m}_ms": v for m, v in ms.items()},
+                      "LocalNet / ConvNet": ms["LocalNet"] / ms["ConvNet"]})
+    return {"layer_benchmark": layers, "step_benchmark": steps,
+            "precision": bench.precision_speedups(precision_cases(), rounds=1 if quick else 7)}
+
+
+def precision_cases() -> list[bench.PrecisionCase]:
+    """The image models at the chapter's batch (32) with its SGD; the tree nets train in fp32 on the CPU as they are."""
+    g = torch.Generator().manual_seed(0)
+    cases = []
+    for dataset, (channels, size) in DATASETS.items():
+        x, y = torch.randn(32, channels, size, size, generator=g), torch.randint(0, 10, (32,), generator=g)
+        cases += [bench.precision_case(f"Zhang {dataset} {m}", lambda m=m, d=dataset: build_image_model(m, d), x, y,
+                                       decision=PRECISION)
+                  for m in IMAGE_MODELS]
+    return cases
 
 
 def _tree(kind: str, replicas: int, batch: int) -> StackCase:
