@@ -12,7 +12,7 @@ export WEIGHTSHARING_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weightsharin
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install data browser book bench test check smoke status clean
+.PHONY: install data browser book html bench test check smoke status clean
 
 install: $(INSTALLED)
 
@@ -34,6 +34,10 @@ data: $(INSTALLED)
 
 book: data
 	$(PY) -m weightsharing book --budget $(BUDGET) --device $(DEVICE) $(if $(FRESH),--fresh) $(if $(SHARD),--shard $(SHARD))
+
+# The HTML alone, from the executed notebooks in book/ (after a papermill run of one chapter, say).
+html: $(INSTALLED)
+	$(PY) -m weightsharing html
 
 # Every speed measurement, written to book/results/benchmarks.json (commit it): `make book` reads it and times nothing.
 bench: $(INSTALLED)

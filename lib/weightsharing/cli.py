@@ -1,8 +1,8 @@
-"""`python -m weightsharing run SLUG --budget B [--fresh] [--shard I/N]`, `... book`, `... plan SLUG`, `... status`,
-`... merge DIR...`.
+"""`python -m weightsharing run SLUG --budget B [--fresh] [--shard I/N]`, `... book`, `... html`, `... plan SLUG`,
+`... status`, `... merge DIR...`.
 
 `run` executes notebooks/SLUG.ipynb with papermill into book/SLUG.ipynb; `book` does that for every notebook
-in _toc.yml, then builds the HTML with `jupyter-book build . -W`; `plan` lists what a run would train and what it
+in _toc.yml, then builds the HTML with `jupyter-book build . -W`; `html` builds only the HTML; `plan` lists what a run would train and what it
 would cost; `status` prints what each summary says. With `--shard I/N`, `run` and `book` only train this shard's
 units (no notebook, no build): after every shard has finished, a plain `run` or `book` reuses them all and writes
 the chapters. Every argument is checked before anything starts or is written.
@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     p_plan.add_argument("--budget", default="cpu", help="smoke | cpu | paper (default: cpu)")
     p_status = sub.add_parser("status", help="print what each notebook's summary.json says")
     p_status.add_argument("--budget", default=None)
+    sub.add_parser("html", help="build the HTML from the executed notebooks in book/ (executes and trains nothing)")
     p_merge = sub.add_parser("merge", help="take the union of results stores (e.g. the shards' artifacts) into book/results")
     p_merge.add_argument("dirs", nargs="+", metavar="DIR", help="results roots holding <slug>/<budget>/runs.jsonl")
     args = parser.parse_args(argv)
@@ -250,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     root = repo_root()
     try:
-        {"run": cmd_run, "book": cmd_book, "plan": cmd_plan, "status": cmd_status,
-         "merge": cmd_merge}[args.command](args, root)
+        {"run": cmd_run, "book": cmd_book, "plan": cmd_plan, "status": cmd_status, "merge": cmd_merge,
+         "html": lambda args, root: build(root)}[args.command](args, root)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

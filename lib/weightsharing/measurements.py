@@ -41,9 +41,11 @@ def machine() -> dict:
             "platform": f"{platform.system()} {platform.machine()}", "torch": torch.__version__}
 
 
-def write(sections: dict[str, dict[str, list[dict]]], *, quick: bool = False, to: Path | None = None) -> Path:
+def write(sections: dict[str, dict[str, list[dict]]], *, quick: bool = False, commit: str | None = None,
+          to: Path | None = None) -> Path:
     target = to or path()
-    doc = {"measured_at": now(), "commit": git_sha(), "machine": machine(), "quick": quick, "sections": sections}
+    doc = {"measured_at": now(), "commit": commit or git_sha(), "machine": machine(), "quick": quick,
+           "sections": sections}
     write_atomic(target, json.dumps(strict(doc), indent=1, allow_nan=False) + "\n")
     return target
 

@@ -12,6 +12,7 @@ import argparse
 import time
 
 from .. import bench, measurements
+from ..provenance import git_sha
 from . import IMPLEMENTED, paper
 from .chang_arbnets import runs as chang
 from .salimbeni_pairs import runs as salimbeni
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m weightsharing.papers.speed", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one round of every case (a check, not a measurement)")
     args = parser.parse_args(argv)
-    path = measurements.write(measure(quick=args.quick), quick=args.quick)
+    commit = git_sha()  # the code that is timed, before any edit made while it runs
+    path = measurements.write(measure(quick=args.quick), quick=args.quick, commit=commit)
     print(f"wrote {path.name}: {measurements.provenance_line()}")
     for section, tables in measurements.read()["sections"].items():
         for row in tables.get("precision", []):

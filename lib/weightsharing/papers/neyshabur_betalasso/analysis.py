@@ -391,6 +391,11 @@ def e5_headline(e5: pd.DataFrame) -> dict:
 
 
 def bench_headline(lc: pd.DataFrame, opt: pd.DataFrame) -> dict:
+    """The stored speed measurements' headline numbers (NaN where `make bench` has not run)."""
+    if not len(lc) or not len(opt):
+        nan = float("nan")
+        return {"lc_slocal_auto": nan, "lc_slocal_unfold": nan, "lc_first_min": nan, "lc_first_max": nan,
+                "lc_first_vs_aim": "not measured against", "opt_step_ratio": nan, "opt_train_ratio": nan}
     first = lc[lc.layer.str.contains("layer 1") & lc.auto]
     s = lc[lc.layer.str.startswith("S-LOCAL")].set_index("backend").ratio_to_conv2d
     picked = lc[lc.layer.str.startswith("S-LOCAL") & lc.auto].ratio_to_conv2d
