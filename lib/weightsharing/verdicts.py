@@ -82,8 +82,6 @@ class Rule:
 @lru_cache(maxsize=None)
 def rules(slug: str) -> dict[str, Rule]:
     """The claims file of a chapter, in its order; each rule knows the lines that declare it."""
-    import yaml
-
     return parse_rules((CLAIMS_DIR / f"{slug}.yml").read_text())
 
 

@@ -15,7 +15,7 @@ from .analysis import (accuracy_table, authors_robustness, distance_frame, dista
                        robustness_table)
 from .claims import verdicts
 from .figures import converged_start, curves, deeper_layers, divergence, measure_relation
-from .models import PARAMS, cnn, convert, fcn
+from .models import PARAMS, cnn, convert
 from .runs import SLUG, run_all
 
 

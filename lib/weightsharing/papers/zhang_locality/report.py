@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import torch
 
 from ... import data, measurements
 from ...context import RunContext
@@ -11,7 +10,7 @@ from .analysis import (fig1_table, fig2_metrics, fig2_summary, iid, image_table,
                        stuck_rates, table1, table2, text_protocol_table)
 from .claims import verdicts
 from .figures import figure1, figure2, figure3, figure_fgsm_samples
-from .models import TREE_MODELS
+from .models import DATASETS, TREE_MODELS
 from .runs import SLUG, run_images, run_tree
 
 
