@@ -37,17 +37,23 @@ def test_book_notebooks_were_executed_by_papermill_at_cpu(name):
 @pytest.mark.parametrize("name", [n for n in CHAPTERS if n not in cli.AUXILIARY])
 def test_committed_summary_has_the_designed_format(name):
     s = json.loads((ROOT / "book" / "results" / name / "cpu" / "summary.json").read_text())
-    assert {"slug", "budget", "git_sha", "finished_at", "wall_seconds", "device", "torch_version", "claims",
-            "tables"} <= set(s)
+    assert {"slug", "budget", "git_sha", "finished_at", "wall_seconds", "device", "torch_version", "claims_sha",
+            "claims", "tables"} <= set(s)
     assert s["slug"] == name and s["budget"] == "cpu" and s["claims"]
-    fields = {"id", "claim", "verdict", "evidence", "test", "n_runs", "regime", "cells", "first_unit", "newest_unit", "fragile",
-              "runs_left_out", "decided_by", "rule_changed_after_results", "rule_changed_at", "earlier_rule",
-              "earlier_verdict"}
+    fields = {"id", "claim", "by", "verdict", "leaning", "evidence", "test", "n_runs", "regime", "cells", "first_unit",
+              "newest_unit", "fragile", "runs_left_out", "decided_by", "rule_changed_after_results", "rule_changed_at",
+              "earlier_rule", "earlier_verdict", "phase", "frozen_at", "seeds", "exploratory_verdict",
+              "exploratory_seeds", "data_first_seen", "would_decide"}
     assert all(set(c) == fields and c["verdict"] in verdicts.VERDICTS for c in s["claims"])
     assert all(c["verdict"] in ("not assessed", "not run") or c["n_runs"] is None or c["n_runs"] >= verdicts.MIN_RUNS
                for c in s["claims"])
-    assert all(c["regime"] is None or set(c["regime"]) == {"check", "passed"} for c in s["claims"])
-    assert all(c["verdict"] != "contradicted" or not c["regime"] or c["regime"]["passed"] for c in s["claims"])
+    # decided or inconclusive only in a passed regime, or a null one that says why
+    for c in s["claims"]:
+        if c["verdict"] in ("holds", "contradicted", "inconclusive"):
+            assert c["regime"] and (c["regime"]["passed"] is True or c["regime"].get("null_because")), c["id"]
+        if c["verdict"] not in verdicts.DECIDED:
+            assert c["would_decide"] and c["would_decide"]["run"], c["id"]
+        assert c["phase"] in ("exploratory", "confirmatory") and (c["phase"] == "exploratory" or c["frozen_at"])
     assert all(c["fragile"] in (True, False, None) and (c["fragile"] is True) == bool(c["decided_by"])
                for c in s["claims"])
     assert set(s["trained"]) == {"commits", "from", "to"} and sum(s["trained"]["commits"].values()) == s["units"]
