@@ -1,6 +1,7 @@
 """The chapter's run: every unit through the store, then its tables, figures, glued values and claims."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ... import data
@@ -9,9 +10,9 @@ from ...metrics import binomial_interval
 from ...results import Results
 from .analysis import (COLLAPSED, ablation_table, collapse_rates, fig5_table, ladder_rows, positive_share,
                        sensitivity_table, table1, table2)
-from .claims import verdicts
+from .claims import epochs_to_converge, verdicts
 from .figures import figure5, figure6, figure7, figure_runs
-from .models import mnist_pairs
+from .models import ABSTRACT_LEVELS, PAPER_TABLE1, mnist_pairs
 from .runs import run_all
 
 
@@ -86,6 +87,12 @@ def run(ctx: RunContext) -> Results:
     res.figure("figure7", figure7(curves))
 
     res.claims = verdicts(df, curves, ctx.store.records)
+    res.glue("exploratory_verdicts", "; ".join(f"{c['id']} {c['exploratory_verdict']}" for c in res.claims))
+    res.glue("n_runs_all", len(df))
+    res.glue("speed_medians", ", ".join(f"{m} {np.median(epochs_to_converge(curves, m)):g}"
+                                        for m in ("WS2", "FCNN3", "WS3", "WS1")))
+    res.glue("abstract_ws", ABSTRACT_LEVELS["WS"][1])
+    res.glue("table1_ws_mean", float(np.mean([PAPER_TABLE1[m][0] for m in ABSTRACT_LEVELS["WS"][0]])))
 
     sens = res.table("sensitivity", sensitivity_table(df), {"lr": "{:.2g}", "change": "{:+.3f}", "p": "{:.2g}"},
                      save=True)

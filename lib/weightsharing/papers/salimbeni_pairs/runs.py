@@ -37,6 +37,17 @@ class Budget:
     sensitivity: int      # how many of the E5 configurations
     ablations: tuple[str, ...]  # of ABLATIONS (E6: inputs /255 + shuffling; pairs redrawn per run; hidden 500)
     batch_size: int = 20
+    # Confirmatory seeds, trained after the claims that name them were frozen: `confirm` for every arm of E1 and E2,
+    # `deep` as well for the arms of `deep_arms` (S5's and S7's, where a collapse in 1 of 10 runs decides a test)
+    confirm: tuple[int, ...] = ()
+    deep: tuple[int, ...] = ()
+    deep_arms: tuple[str, ...] = ()
+
+    def seeds(self, experiment: str, arm: str) -> tuple[int, ...]:
+        """The seeds a run of `arm` in `experiment` trains: the exploratory 0..runs-1, then the confirmatory ones."""
+        if experiment not in CONFIRMED:
+            return tuple(range(self.runs))
+        return tuple(range(self.runs)) + self.confirm + (self.deep if arm in self.deep_arms else ())
 
 
 @dataclass(frozen=True)
@@ -56,11 +67,18 @@ ABLATIONS = {
 }
 
 
+CONFIRMED = ("E1: Table I", "E2: Fig. 5")  # the experiments the claims judge
+CONFIRM, DEEP = tuple(range(10, 20)), tuple(range(20, 110))
+DEEP_ARMS = ("WS1", "FCNN3", "FCNN1 n=200", "FCNN3 n=200")
+
 BUDGETS = {
-    "smoke": Budget(n_pairs=100, runs=2, epochs=2, fig5_all=False, sensitivity=1, ablations=tuple(ABLATIONS)),
+    "smoke": Budget(n_pairs=100, runs=2, epochs=2, fig5_all=False, sensitivity=1, ablations=tuple(ABLATIONS),
+                    confirm=(2,), deep=(3,), deep_arms=("WS1",)),
     # E6b at cpu: tests whether our one test draw explains the models that score below the paper
-    "cpu": Budget(n_pairs=1000, runs=10, epochs=25, fig5_all=True, sensitivity=3, ablations=("E6b: pairs redrawn per run",)),
-    "paper": Budget(n_pairs=1000, runs=10, epochs=25, fig5_all=True, sensitivity=3, ablations=tuple(ABLATIONS)),
+    "cpu": Budget(n_pairs=1000, runs=10, epochs=25, fig5_all=True, sensitivity=3, ablations=("E6b: pairs redrawn per run",),
+                  confirm=CONFIRM, deep=DEEP, deep_arms=DEEP_ARMS),
+    "paper": Budget(n_pairs=1000, runs=10, epochs=25, fig5_all=True, sensitivity=3, ablations=tuple(ABLATIONS),
+                    confirm=CONFIRM, deep=DEEP, deep_arms=DEEP_ARMS),
 }
 
 
@@ -167,7 +185,7 @@ def stack_cases() -> list[StackCase]:
 def units(budget: Budget) -> list[tuple[str, Arm, Protocol, int]]:
     """(experiment, arm, protocol, seed) of every run; identical (arm, protocol, seed) across experiments share a unit."""
     return [(experiment, arm, protocol, seed) for experiment, (protocol, arms) in experiments(budget).items()
-            for arm in arms for seed in range(budget.runs)]
+            for arm in arms for seed in budget.seeds(experiment, arm.name)]
 
 
 def item_key(item, budget: Budget) -> dict:
