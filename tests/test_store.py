@@ -309,3 +309,18 @@ def test_minutes_table_sums_chapters_and_compares_with_the_baseline():
     assert np.isnan(table.loc["b", "before (min)"]) and table.loc["b", "now (min)"] == 70
     assert table.loc["whole book", "now (min)"] == 80 and table.loc["whole book", "before (min)"] == 20
     assert np.isnan(table.loc["whole book", "aim (min)"]) and table.loc["a", "aim (min)"] == P.CHAPTER_AIM_MINUTES == 120
+
+
+def test_a_stack_trains_at_most_max_stack_units_at_a_time(tmp_path):
+    from weightsharing.store import Store, sweep
+
+    sizes = []
+
+    def run_stack(items):
+        sizes.append(len(items))
+        return [{"value": i} for i in items]
+
+    store = Store(tmp_path / "runs.jsonl", log=lambda s: None)
+    records = sweep(store, list(range(25)), key=lambda i: {"seed": i}, run=lambda i: {"value": i},
+                    describe=lambda i, r: str(i), stack=lambda i: {"arm": "a"}, run_stack=run_stack, max_stack=10)
+    assert sizes == [10, 10, 5] and [r["value"] for r in records] == list(range(25))

@@ -310,15 +310,17 @@ def unpack_bits(text: str, n: int):
 
 def sweep(store: Store, plan: list[T], *, key: Callable[[T], dict], run: Callable[[T], dict],
           describe: Callable[[T, dict], str], group: Callable[[T], dict] | None = None,
-          stack: Callable[[T], dict] | None = None, run_stack: Callable[[list[T]], list[dict]] | None = None
-          ) -> list[dict | None]:
+          stack: Callable[[T], dict] | None = None, run_stack: Callable[[list[T]], list[dict]] | None = None,
+          max_stack: int = 10) -> list[dict | None]:
     """Run every item of `plan` through the store and return its records in plan order.
 
     Items whose keys are equal (one unit used by two experiments) are trained once. Prints one line per unit
     trained now and a single line for all units reused from disk. On a sharded store, a unit that is not stored
     and belongs to another shard (by its key, or by `group(item)` for units that must run together) is left
     to that shard: its place in the returned list is None. With `stack`, the missing units of one stack key
-    (the seeds of one configuration) train together through `run_stack(items)`, on the shard of their stack key.
+    (the seeds of one configuration) train together through `run_stack(items)`, on the shard of their stack key, at
+    most `max_stack` at a time: a stack of 100 seeds spent most of its time in the kernel allocating and zeroing
+    memory, and since each unit's randomness comes from its own key, how the seeds are grouped changes no result.
     """
     units: dict[str, T] = {}
     for item in plan:
@@ -340,8 +342,9 @@ def sweep(store: Store, plan: list[T], *, key: Callable[[T], dict], run: Callabl
         if stack is None:
             batch = {k: item}
         else:
-            batch = {j: other for j, other in units.items()
-                     if j not in records and j not in store.records and stack_of[j] == stack_of[k]}
+            batch = dict(list({j: other for j, other in units.items()
+                               if j not in records and j not in store.records and stack_of[j] == stack_of[k]}.items())
+                         [:max_stack])
         trained = (store.run_stack([key(i) for i in batch.values()], lambda: run_stack(list(batch.values())))
                    if stack is not None else [store.run(key(item), lambda: run(item))])
         for (j, other), record in zip(batch.items(), trained):
