@@ -167,5 +167,6 @@ def test_forward_and_backward_under_bf16_autocast_match_fp32(backend):
 
     exact, mixed = run(False), run(True)
     assert mixed[2].dtype == torch.float32 and mixed[1].dtype == torch.float32
+    assert (exact[0] - mixed[0]).abs().max() > 0  # the bf16 path did run
     for a, b in zip(exact, mixed):
         assert ((a - b).norm() / a.norm()).item() < 0.02

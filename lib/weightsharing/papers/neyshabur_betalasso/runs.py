@@ -85,10 +85,11 @@ BUDGETS = {
 }
 
 
-# The precision new units train in, measured per step of `train_run`'s loop (`make bench`): bf16 autocast runs the
-# 3-FC 2.27x, S-LOCAL 1.42x and S-FC about 1.8x faster, S-CONV 0.73x (slower). The dense-heavy arms dominate the
-# chapter's cost and every claim compares S-FC with another arm, so the chapter's new units all take bf16 (arms a claim
-# compares share one precision). BetaLasso thresholds the fp32 master weights: autocast touches only the forward pass.
+# The precision this chapter's new units are to train in (a Run's `precision`, recorded in its key). `make bench` times
+# one training step of each model with SGD at batch 512: bf16 autocast runs 3-FC and S-FC about 3x, S-LOCAL about 1.7x
+# faster, S-CONV about 0.8x (slower). The dense-heavy arms dominate the chapter's cost and every claim compares S-FC
+# with another arm, so all its new units take bf16 (arms a claim compares share one precision). BetaLasso thresholds
+# the fp32 master weights: autocast touches only the forward pass. Every unit trained so far is fp32 and keeps its key.
 PRECISION = "bf16"
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Run:
     plain_sgd: bool = False               # SGD without momentum and weight decay (the optimizer beta-lasso wraps)
     epochs: int | None = None             # the ladder: this run's length and augmentation (None: the budget's)
     augment: str | None = None
-    precision: str = "fp32"               # every stored unit; new units take PRECISION
+    precision: str = "fp32"               # every unit trained so far; the chapter's confirmatory seeds take PRECISION
 
     @property
     def label(self) -> str:

@@ -91,7 +91,6 @@ def run(ctx: RunContext) -> Results:
     have = len(layer_rows) > 0
     res.glue("lc_ratio_layer2_max", layer_rows[~layer_rows.layer.str.endswith("1")].ratio_to_conv2d.max() if have else nan)
     res.glue("lc_ratio_layer1_max", layer_rows[layer_rows.layer.str.endswith("1")].ratio_to_conv2d.max() if have else nan)
-    res.glue("lc_layer1_vs_aim", ("within" if layer_rows.ratio_to_conv2d.max() <= 2 else "above") if have else "not measured")
     res.glue("lc_loop_speedup_min", layer_rows.speedup_over_loop.min() if have else nan)
     res.glue("lc_loop_speedup_batch4_min", layer_rows[layer_rows.batch == 4].speedup_over_loop.min() if have else nan)
     res.glue("localnet_step_ratio_max", steps["LocalNet / ConvNet"].max() if len(steps) else nan)
