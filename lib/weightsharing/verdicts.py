@@ -21,9 +21,10 @@ exploratory; the verdict the same rule gives on them stands beside it (`explorat
 moves its freeze past the runs that judged it, so the claim is exploratory again until fresh seeds are trained.
 
 `leave_one_out` recomputes every claim with each run left out: a verdict that changes, or whose evidence shrinks (a
-cell drops out), is fragile. A run belongs to a claim when leaving it out changes anything the claim reports; the
-claim's `seeds` are those runs' seeds, and `rule_changed_after_results` says whether its rule was last written after
-the first unit of any of its configurations (any seed, any revision) had finished (`history.first_seen`).
+cell drops out), is fragile. A run belongs to a claim when leaving it out changes anything the claim reports, and
+`rule_changed_after_results` says whether the claim's rule was last written after the first unit of any of those runs'
+configurations (any seed, any revision) had finished (`history.first_seen`). A claim's `seeds` are those of the runs
+its verdict was computed on (its confirmatory runs, or every run), `exploratory_seeds` those of the other runs.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ class Rule:
     no_regime: str | None = None  # why the claim needs no regime check (a claim about the protocol as published)
     by: str = "paper"             # "book": the book's own finding or control, not the paper's claim
     seeds: tuple[int, ...] = ()   # set: the claim is frozen, and these seeds (or trials) judge it
-    earlier: str | None = None    # the rule before its last change, where that change came after results
+    earlier: str | None = None    # the rule's history in words (the exact rule before its last change is read from git)
     larger_run: dict | None = None  # {"budget": ..., "experiments": [...]}: the run that would decide it
     would_decide: str | None = None  # the smallest run that would decide it, where `plan` cannot price it
     earlier_id: str | None = None  # the id the claim had in earlier summaries (a claim split in two keeps its parent's)
@@ -313,9 +314,10 @@ def judged(slug: str, claims_without: Callable[[frozenset], list[dict]], runs: I
         explored_runs = explored.get("_runs", [])
         c["phase"] = "confirmatory" if mine else "exploratory"
         c["frozen_at"] = (frozen_at.get(rule.id) or None) if rule else None
-        c["seeds"] = sorted({int(origins[r].seed) for r in used})
+        # the seeds each verdict was computed on: the confirmatory runs, or every run the exploratory one could read
+        c["seeds"] = sorted({int(origins[r].seed) for r in (mine or everything)})
         c["exploratory_verdict"] = explored["verdict"]
-        c["exploratory_seeds"] = sorted({int(origins[r].seed) for r in explored_runs}) if mine else c["seeds"]
+        c["exploratory_seeds"] = sorted({int(origins[r].seed) for r in everything - mine})
         firsts = [seen.get(history.config(records[u]["key"])) or records[u].get("finished_at")
                   for r in set(used) | set(explored_runs) for u in origins[r].units if u in records]
         first = min((t for t in firsts if t), default=None)
