@@ -162,13 +162,22 @@ def nonzero_history(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+TABLE2_RUNS = "Table 2"  # the runs the chapter's Table 2 and Fig. 3 readings average, never the ladder's
+
+
+def runs_of(r) -> str:
+    """Which runs a row belongs to, for the tables that average them: Table 2's, or a rung of the epoch ladder."""
+    return {"E1": TABLE2_RUNS, "E4": "Table 2, paper λ"}.get(r.experiment, f"ladder, {r.epochs} epochs")
+
+
 def final_nonzeros(df: pd.DataFrame, alpha: int, classes: dict[str, int]) -> pd.DataFrame:
-    """Final non-zeros per layer of every S-FC beta-lasso run and of SGD, beside the dense and reference counts."""
+    """Final non-zeros per layer of every S-FC beta-lasso run and of SGD, beside the dense and reference counts, each
+    row labelled by the runs it belongs to (Table 2's or a ladder rung)."""
     d = df[(df.model == "S-FC") & (df.experiment != "E5")]  # E5's natural-pixel unit is a Table 2 unit: once
     rows = []
     for r in d.itertuples():
         dense = dense_counts(alpha, classes[r.dataset])
-        rows.append({"dataset": r.dataset, "run": r.label, "seed": r.seed, "k": r.k,
+        rows.append({"runs": runs_of(r), "dataset": r.dataset, "run": r.label, "seed": r.seed, "k": r.k,
                      **{f"nnz{i}": getattr(r, f"nnz{i}") for i in (1, 2, 3)},
                      **{f"share{i}": getattr(r, f"nnz{i}") / dense[i - 1] for i in (1, 2, 3)},
                      "test_acc": r.test_acc})
@@ -227,7 +236,7 @@ def headline(acc: dict, datasets) -> dict:
 def sparsity_headline(fin: pd.DataFrame, alpha: int) -> dict:
     ref = layer1_reference_counts(alpha)
     out = {"ref_local": ref["S-LOCAL"], "ref_conv": ref["S-CONV"]}
-    b50 = fin[fin.run == "S-FC β-lasso β = 50"]
+    b50 = fin[(fin.run == "S-FC β-lasso β = 50") & (fin.runs == TABLE2_RUNS)]
     for d, g in b50.groupby("dataset"):
         for i in (1, 2, 3):
             out[f"nnz_{d}_{i}"] = g[f"nnz{i}"].mean()
@@ -297,7 +306,7 @@ PAPER_FIG3 = {1: (1e5 / 1.18e8, 1e5 / 1.18e8), 2: (3e6 / 1.38e8, 3e7 / 1.38e8), 
 def fig3_beside_paper(fin: pd.DataFrame, lad: pd.DataFrame, alpha: int) -> pd.DataFrame:
     """Per layer: the share of dense weights left non-zero by beta = 50 in the original's Fig. 3 beside ours, on
     Table 2's runs (per dataset) and at the ladder's top rung (budget-matched lambda); means over seeds."""
-    b50 = fin[fin.run == "S-FC β-lasso β = 50"]
+    b50 = fin[(fin.run == "S-FC β-lasso β = 50") & (fin.runs == TABLE2_RUNS)]  # the ladder's rungs are the last column
     top = ladder.at_top(lad, "β-lasso (matched λ)") if len(lad) else lad
     dense = dense_counts(alpha, 10)
     rows = []
