@@ -168,14 +168,15 @@ class Chapter:
         self.glue("n_frozen", sum(bool(c.get("frozen_at")) for c in claims))
 
     def would_decide(self, claim: dict) -> dict:
-        """The run that would decide a claim this budget leaves undecided: the claims file's own `would_decide` where
-        it names one, else the larger budget's experiments its `larger_run` names (default: all of `paper`), priced by
+        """The run that would decide a claim this budget leaves undecided: the claims file's own `would_decide` (a run
+        on this machine, with its CPU minutes) where it names one, else the larger budget's experiments its `larger_run` names (default: all of `paper`), priced by
         `plan`; where that budget would only train the same units again, no budget planned here decides it."""
         from . import planning
 
         rule = verdicts.rules(self.slug).get(claim["id"].split("/")[0])
         if rule and rule.would_decide:
-            return {"run": rule.would_decide, "gpu_hours": None, "reachable": True}
+            return {"run": f"{rule.would_decide['run']}: about {rule.would_decide['cpu_minutes']} CPU minutes here",
+                    "cpu_minutes": rule.would_decide["cpu_minutes"], "gpu_hours": None, "reachable": True}
         want = (rule.larger_run if rule else None) or {"budget": "paper", "experiments": []}
         if want["budget"] not in self._planned:  # one plan per budget, however many claims ask
             self._planned[want["budget"]] = self.paper.planned(self.paper.BUDGETS[want["budget"]])

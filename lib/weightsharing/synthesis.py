@@ -43,17 +43,20 @@ def paragraph(summary: dict) -> str:
     undecided = sum(c["verdict"] in UNDECIDED for c in claims)
     text = (f"{len(claims)} claims{f' ({own} the book’s own)' if own else ''}: " + "; ".join(parts) + ". "
             f"{conf} of them confirmatory, {sum(map(signed, claims))} signed. ")
+    minutes = total_hours(claims, "cpu_minutes")
     if undecided:
-        text += (f"Deciding the {undecided} undecided would take about {hours:.{0 if hours >= 10 else 1}f} GPU hours "
-                 "by plan's estimate"
+        cost = [f"{hours:.{0 if hours >= 10 else 1}f} GPU hours by plan's estimate" if hours else "",
+                f"{minutes:.0f} CPU minutes here" if minutes else ""]
+        text += (f"Deciding the {undecided} undecided would take about {' and '.join(c for c in cost if c) or 'no run'}"
                  + (f"; no budget planned here reaches {', '.join(unreachable)}" if unreachable else "") + ".")
     return text
 
 
-def total_hours(claims: list[dict]) -> float:
-    """`plan`'s GPU hours to decide every undecided claim of `claims`, each distinct run counted once (claims that the
-    same larger run decides share it)."""
-    runs = {(c.get("would_decide") or {}).get("run"): (c.get("would_decide") or {}).get("gpu_hours") or 0
+def total_hours(claims: list[dict], unit: str = "gpu_hours") -> float:
+    """What deciding every undecided claim of `claims` would cost: `plan`'s GPU hours (or, with unit="cpu_minutes",
+    the CPU minutes of the runs the claims files name), each distinct run counted once (claims that the same larger
+    run decides share it)."""
+    runs = {(c.get("would_decide") or {}).get("run"): (c.get("would_decide") or {}).get(unit) or 0
             for c in claims if c["verdict"] in UNDECIDED}
     return float(sum(runs.values()))
 
@@ -81,9 +84,10 @@ def cost_table(summaries: list[dict], names: dict[str, str]) -> pd.DataFrame:
     its regime)."""
     rows = [{"paper": names.get(s["slug"], s["slug"]), "id": c["id"], "verdict": c["verdict"],
              "would decide it": (c.get("would_decide") or {}).get("run", "—"),
-             "GPU hours": (c.get("would_decide") or {}).get("gpu_hours")}
+             "GPU hours": (c.get("would_decide") or {}).get("gpu_hours"),
+             "CPU minutes": (c.get("would_decide") or {}).get("cpu_minutes")}
             for s in summaries for c in s["claims"] if c["verdict"] in UNDECIDED]
-    return pd.DataFrame(rows, columns=["paper", "id", "verdict", "would decide it", "GPU hours"])
+    return pd.DataFrame(rows, columns=["paper", "id", "verdict", "would decide it", "GPU hours", "CPU minutes"])
 
 
 def _section(slug: str, heading: str) -> str:

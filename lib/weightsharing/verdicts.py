@@ -70,7 +70,7 @@ class Rule:
     seeds: tuple[int, ...] = ()   # set: the claim is frozen, and these seeds (or trials) judge it
     earlier: str | None = None    # the rule's history in words (the exact rule before its last change is read from git)
     larger_run: dict | None = None  # {"budget": ..., "experiments": [...]}: the run that would decide it
-    would_decide: str | None = None  # the smallest run that would decide it, where `plan` cannot price it
+    would_decide: dict | None = None  # {run, cpu_minutes}: the smallest run that would decide it, where `plan` cannot
     earlier_id: str | None = None  # the id the claim had in earlier summaries (a claim split in two keeps its parent's)
     lines: tuple[int, int] = (0, 0)  # where the claim is declared in its file
     frozen_lines: tuple[tuple[int, int], ...] = ()  # the lines of its statement, rule, regime check and seeds
