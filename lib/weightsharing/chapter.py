@@ -25,14 +25,15 @@ LEGEND = ("**Verdicts.** `holds`, `contradicted` and `inconclusive` are given on
           "measured on the arms and cells the claim compares, passed, or where the claims file argues that the claim "
           "needs none. `out of regime`: the check failed, so these runs could not test the paper's mechanism; the "
           "claim keeps its *leaning* (which way the data point, with the p of the rule's test) and the run that would "
-          "decide it. `not assessed`: fewer than 3 runs in a compared arm. `not run`: no data at this budget. "
+          "decide it. `not assessed`: fewer than {min_runs} runs in a compared arm. `not run`: no data at this budget. "
           "**Phase.** A claim is *exploratory* until its entry is frozen (statement, rule, regime check and seeds "
           "committed) and fresh seeds are trained after that commit; a *confirmatory* verdict uses those seeds alone, "
           "with the verdict the same rule gives on the earlier runs beside it. Of these {n} claims, {conf} are "
           "confirmatory and {frozen} frozen. The column *rule written after its data were seen* is "
           "`rule_changed_after_results` in `summary.json`: the rule's last edit (by `git blame -M -C` of its "
           "statement, rule, regime check and seeds) came after the first unit of any configuration it judges had "
-          "finished, whatever its revision; {changed} of the {n} rules were.")
+          "finished, whatever its revision, or after the chapter had already given the claim a verdict; {changed} of "
+          "the {n} rules were.")
 
 SMOKE_NOTE = ("**Smoke budget.** This page was executed with a few examples and one or two epochs, only to check "
               "that the code runs end to end: its numbers and verdicts carry no scientific meaning. The `cpu` "
@@ -129,7 +130,7 @@ class Chapter:
         verdicts.annotate(claims, self.slug, self.budget_name)
         for c in claims:
             c["would_decide"] = self.would_decide(c) if c["verdict"] not in verdicts.DECIDED else None
-        display(Markdown(LEGEND.format(n=len(claims), conf=sum(c.get("phase") == "confirmatory" for c in claims),
+        display(Markdown(LEGEND.format(min_runs=verdicts.MIN_RUNS, n=len(claims), conf=sum(c.get("phase") == "confirmatory" for c in claims),
                                        frozen=sum(bool(c.get("frozen_at")) for c in claims),
                                        changed=sum(bool(c.get("rule_changed_after_results")) for c in claims))))
         display(tables.show(pd.DataFrame([{
@@ -169,8 +170,9 @@ class Chapter:
 
     def would_decide(self, claim: dict) -> dict:
         """The run that would decide a claim this budget leaves undecided: the claims file's own `would_decide` (a run
-        on this machine, with its CPU minutes) where it names one, else the larger budget's experiments its `larger_run` names (default: all of `paper`), priced by
-        `plan`; where that budget would only train the same units again, no budget planned here decides it."""
+        on this machine, with its CPU minutes) where it names one, else the larger budget's experiments its
+        `larger_run` names (default: all of `paper`), priced by `plan`; where that budget would only train the same
+        units again, no budget planned here decides it."""
         from . import planning
 
         rule = verdicts.rules(self.slug).get(claim["id"].split("/")[0])
