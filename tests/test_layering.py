@@ -64,7 +64,8 @@ def test_a_module_missing_part_of_the_interface_is_not_a_paper():
     from weightsharing.papers import Paper
 
     parts = dict(SLUG="x", REVISION=1, DATA=(), BUDGETS={}, train=lambda ctx: None, run=lambda ctx: None,
-                 planned=lambda *a: [], benchmarks=lambda quick=False: {})
+                 planned=lambda *a: [], benchmarks=lambda quick=False: {},
+                 precision_cases=lambda: [])
     assert isinstance(SimpleNamespace(**parts), Paper)
     assert not isinstance(SimpleNamespace(**{k: v for k, v in parts.items() if k != "run"}), Paper)
 

@@ -6,8 +6,8 @@ unit was trained after that commit, and when the data of a configuration first e
   file, or copied from another, keeps the commit that wrote it. Comments, `earlier` and `larger_run` are history and
   pointers, not the rule: editing them freezes nothing anew.
 - `descends(commit, ancestor)`: `ancestor` is `commit` or one of its ancestors (`git merge-base --is-ancestor`).
-- `first_seen(slug)`: per configuration (a unit's key with every `rev` removed, so that retraining a configuration at
-  a new revision does not make its data new), the earliest `finished_at` of any record of it in any committed version
+- `first_seen(slug)`: per configuration (a unit's key without revision, seed or trial, so that retraining an arm at a
+  new revision or adding seeds to it does not make its data new), the earliest `finished_at` of any record of it in any committed version
   of the chapter's `runs.jsonl` files or in the working tree.
 
 Every function takes the repository to ask (`repo`, default this checkout), so tests can build a throwaway one.
@@ -39,7 +39,7 @@ def _utc(seconds: str) -> str:
     return datetime.fromtimestamp(int(seconds), timezone.utc).isoformat(timespec="seconds")
 
 
-def _now() -> str:
+def _now() -> str:  # provenance.now's twin: provenance imports torch, and the verdict machinery need not
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -51,9 +52,14 @@ def write(sections: dict[str, dict[str, list[dict]]], *, quick: bool = False, co
 
 
 def read() -> dict | None:
-    """The stored measurements, or None where `make bench` never ran here."""
+    """The stored measurements, or None where `make bench` never ran here (read once per version of the file)."""
     p = path()
-    return json.loads(p.read_text()) if p.exists() else None
+    return _read(p, p.stat().st_mtime_ns) if p.exists() else None
+
+
+@lru_cache(maxsize=4)
+def _read(p: Path, mtime_ns: int) -> dict:
+    return json.loads(p.read_text())
 
 
 def tables(section: str) -> dict[str, pd.DataFrame]:

@@ -37,6 +37,16 @@ class Results:
             self.save(name, frame)
         return frame
 
+    def measured(self, section: str, name: str, formats: dict[str, str] | None = None, *, decimals: int = 3,
+                 title: bool = True) -> pd.DataFrame:
+        """The table `make bench` stored as `name` in `section` (measurements), shown as `name` with where its numbers
+        come from above it (`title`) or, where nothing is stored, in its place. A build times nothing."""
+        from . import measurements
+
+        line = measurements.provenance_line()
+        return self.table(name, measurements.tables(section).get(name, pd.DataFrame()), formats, decimals=decimals,
+                          empty=line, title=line if title else "")
+
     def save(self, name: str, frame: pd.DataFrame | list[dict]) -> None:
         self.saved[name] = frame.to_dict("records") if isinstance(frame, pd.DataFrame) else list(frame)
 

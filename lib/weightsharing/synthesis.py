@@ -6,6 +6,8 @@ from __future__ import annotations
 import pandas as pd
 from docutils.nodes import make_id
 
+from .verdicts import DECIDED, VERDICTS
+
 RUNGS = ("shared and local", "local only", "shared only", "hashed sharing", "learned sparsity", "neither")
 RUNG_NOTE = {"shared and local": "a convolution", "local only": "untied local filters",
              "shared only": "one weight vector at every position, or one branch for both inputs",
@@ -13,7 +15,7 @@ RUNG_NOTE = {"shared and local": "a convolution", "local only": "untied local fi
              "learned sparsity": "a fully connected net trained to become sparse (β-lasso)",
              "neither": "fully connected"}
 
-UNDECIDED = ("out of regime", "inconclusive", "not assessed", "not run")
+UNDECIDED = tuple(v for v in VERDICTS if v not in DECIDED)
 
 
 def signed(claim: dict) -> bool:

@@ -351,6 +351,7 @@ def _summary_before(slug: str, budget: str, commit: str) -> dict:
         return {}
 
 
+@lru_cache(maxsize=None)
 def _entry_before(slug: str, commit: str) -> dict[str, Rule]:
     """The chapter's claims as declared just before `commit` (the working tree's last commit for an uncommitted edit)."""
     text = history.git("show", f"{commit}^:lib/weightsharing/papers/claims/{slug}.yml" if commit else

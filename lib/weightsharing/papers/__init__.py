@@ -32,6 +32,10 @@ class Paper(Protocol):
     def benchmarks(self, *, quick: bool = False) -> dict[str, list[dict]]:
         """The chapter's speed measurements, table name -> rows, for `make bench` (never timed by a book build)."""
 
+    def precision_cases(self) -> list:
+        """`bench.PrecisionCase` per model: its training step, timed in bf16 against fp32 by `make bench`, and the
+        precision the chapter decided for its new units."""
+
 # Every slug of the book (DESIGN.md); a slug maps to its module once its chapter exists.
 PLANNED = ("zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")
 IMPLEMENTED = ("zhang_locality", "rao_divergence", "salimbeni_pairs", "chang_arbnets", "neyshabur_betalasso")

@@ -32,7 +32,8 @@ def measure(*, quick: bool = False, log=print) -> dict[str, dict[str, list[dict]
     log(f"book: shared layers and stacked seeds ({time.perf_counter() - start:.0f} s)")
     for slug in IMPLEMENTED:
         start = time.perf_counter()
-        sections[slug] = paper(slug).benchmarks(quick=quick)
+        sections[slug] = {**paper(slug).benchmarks(quick=quick),
+                          "precision": bench.precision_speedups(paper(slug).precision_cases(), rounds=1 if quick else 7)}
         log(f"{slug}: {', '.join(sections[slug])} ({time.perf_counter() - start:.0f} s)")
     return sections
 
@@ -42,9 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="one round of every case (a check, not a measurement)")
     args = parser.parse_args(argv)
     commit = git_sha()  # the code that is timed, before any edit made while it runs
-    path = measurements.write(measure(quick=args.quick), quick=args.quick, commit=commit)
+    sections = measure(quick=args.quick)
+    path = measurements.write(sections, quick=args.quick, commit=commit)
     print(f"wrote {path.name}: {measurements.provenance_line()}")
-    for section, tables in measurements.read()["sections"].items():
+    for tables in sections.values():
         for row in tables.get("precision", []):
             print(f"  {row['model']:<28} batch {row['batch']:>3}: bf16 {row['speedup']:.2f}x fp32 per step "
                   f"[{row['speedup_min']:.2f}-{row['speedup_max']:.2f}]")

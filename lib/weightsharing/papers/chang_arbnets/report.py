@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ... import measurements
 from ...context import RunContext
 from ...results import Results
 from .analysis import (alpha_effect, control_reading, duplicated_neurons, e4_reading, e4b_reading, ladder_rows,
@@ -53,9 +52,7 @@ def run(ctx: RunContext) -> Results:
     res.table("statements", statements(df), {"ours": "{:+.4f}", "ours_std": "{:.4f}"}, save=True)
     res.claims = verdicts(df, arbnet_checks(), ctx.store.records)
 
-    hashed = res.table("hashed_benchmark", measurements.tables(SLUG).get("hashed_benchmark", pd.DataFrame()),
-                       {"ratio_to_linear": "{:.2f}"}, title=measurements.provenance_line(),
-                       empty=measurements.provenance_line())  # timed by `make bench`, not by this build
+    hashed = res.measured(SLUG, "hashed_benchmark", {"ratio_to_linear": "{:.2f}"})
     res.glue("hashed_ratio_max", hashed.ratio_to_linear.max() if len(hashed) else float("nan"))
     res.glue("hashed_ratio_min", hashed.ratio_to_linear.min() if len(hashed) else float("nan"))
 

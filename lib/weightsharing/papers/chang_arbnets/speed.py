@@ -10,8 +10,7 @@ from .runs import PRECISION
 
 
 def benchmarks(*, quick: bool = False) -> dict[str, list[dict]]:
-    return {"hashed_benchmark": bench.hashed_linear(repeats=3 if quick else 20),
-            "precision": bench.precision_speedups(precision_cases(), rounds=1 if quick else 7)}
+    return {"hashed_benchmark": bench.hashed_linear(repeats=3 if quick else 20)}
 
 
 def precision_cases() -> list[bench.PrecisionCase]:

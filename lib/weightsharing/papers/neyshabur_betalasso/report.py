@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ... import measurements
 from ...context import RunContext
 from ...planning import ASSUMED_GPU
 from ...results import Results
@@ -65,11 +64,8 @@ def run(ctx: RunContext) -> Results:
 
     res.claims = C.verdicts(df, ctx.store.records, alpha=b.alpha)
 
-    stored = measurements.tables(R.SLUG)  # timed by `make bench`, not by this build
-    lc = res.table("lc_benchmark", stored.get("lc_benchmark", pd.DataFrame()), decimals=2,
-                   title=measurements.provenance_line(), empty=measurements.provenance_line())
-    opt = res.table("optimizer_benchmark", stored.get("optimizer_benchmark", pd.DataFrame()), decimals=2,
-                    empty=measurements.provenance_line())
+    lc = res.measured(R.SLUG, "lc_benchmark", decimals=2)
+    opt = res.measured(R.SLUG, "optimizer_benchmark", decimals=2, title=False)
     res.glue_all(A.bench_headline(lc, opt))
 
     res.save("table2", t2)

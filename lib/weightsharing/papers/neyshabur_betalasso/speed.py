@@ -18,8 +18,7 @@ def benchmarks(*, quick: bool = False) -> dict[str, list[dict]]:
     rounds = 1 if quick else 15
     own = {k: v for k, v in bench.LC_SHAPES.items() if k.startswith("S-LOCAL")}  # the other papers' layers: theirs
     return {"lc_benchmark": bench.lc_backends(rounds=rounds, shapes=own),
-            "optimizer_benchmark": optimizer_steps(alpha=BENCH_ALPHA, rounds=rounds),
-            "precision": bench.precision_speedups(precision_cases(), rounds=1 if quick else 7)}
+            "optimizer_benchmark": optimizer_steps(alpha=BENCH_ALPHA, rounds=rounds)}
 
 
 def precision_cases() -> list[bench.PrecisionCase]:

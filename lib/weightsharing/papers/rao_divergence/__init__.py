@@ -7,4 +7,4 @@ figures; report: `run(ctx)`, the chapter. Spec: ../shared/specs/rao.md.
 """
 from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (the `papers.Paper` interface)
 from .report import run  # noqa: F401
-from .speed import benchmarks  # noqa: F401
+from .speed import benchmarks, precision_cases  # noqa: F401

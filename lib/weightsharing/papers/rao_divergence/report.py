@@ -6,7 +6,6 @@ import math
 import pandas as pd
 import torch
 
-from ... import measurements
 from ...context import RunContext
 from ...results import Results
 from ...train import n_params
@@ -95,9 +94,7 @@ def run(ctx: RunContext) -> Results:
 
     res.claims = verdicts(by_seed, n_test=b.test, records=ctx.store.records)
 
-    tim = res.table("step_benchmark", measurements.tables(SLUG).get("step_benchmark", pd.DataFrame()),
-                    {"ms": "{:.1f}"}, decimals=2, title=measurements.provenance_line(),
-                    empty=measurements.provenance_line())  # timed by `make bench`, not by this build
+    tim = res.measured(SLUG, "step_benchmark", {"ms": "{:.1f}"}, decimals=2)
     res.glue("fcn_step_ratio", tim.set_index("network").ratio["FCN"] if len(tim) else float("nan"))
 
     res.save("accuracies", acc)

@@ -12,8 +12,7 @@ from .runs import PRECISION
 
 def benchmarks(*, quick: bool = False) -> dict[str, list[dict]]:
     rounds = 3 if quick else 10
-    return {"step_benchmark": step_benchmark(rounds=rounds),
-            "precision": bench.precision_speedups(precision_cases(), rounds=1 if quick else 7)}
+    return {"step_benchmark": step_benchmark(rounds=rounds)}
 
 
 def _adam(ps):

@@ -8,4 +8,4 @@ analysis: Table I, collapsed runs, sensitivity; claims: S1-S7; figures; report: 
 """
 from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (the `papers.Paper` interface)
 from .report import run  # noqa: F401
-from .speed import benchmarks  # noqa: F401
+from .speed import benchmarks, precision_cases  # noqa: F401

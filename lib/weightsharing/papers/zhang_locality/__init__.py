@@ -8,4 +8,4 @@ claims: Z1-Z9; figures; report: `run(ctx)`, the chapter.
 """
 from .runs import BUDGETS, DATA, REVISION, SLUG, planned, train  # noqa: F401  (the `papers.Paper` interface)
 from .report import run  # noqa: F401
-from .speed import benchmarks  # noqa: F401
+from .speed import benchmarks, precision_cases  # noqa: F401

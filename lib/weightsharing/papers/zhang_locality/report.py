@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ... import data, measurements
+from ... import data
 from ...context import RunContext
 from ...results import Results
 from .analysis import (fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows, offset_reading,
@@ -81,12 +81,8 @@ def run(ctx: RunContext) -> Results:
     res.glue("tree_iid_trials", int(len(iid(tree))))
     res.claims = verdicts(tree, extras, images, ctx.store.records)
 
-    stored = measurements.tables(SLUG)  # timed by `make bench`, not by this build
-    layer_rows = res.table("layer_benchmark", stored.get("layer_benchmark", pd.DataFrame()),
-                           {"ratio_to_conv2d": "{:.2f}", "speedup_over_loop": "{:.1f}"}, title=measurements.provenance_line(),
-                           empty=measurements.provenance_line())
-    steps = res.table("step_benchmark", stored.get("step_benchmark", pd.DataFrame()), decimals=2,
-                      empty=measurements.provenance_line())
+    layer_rows = res.measured(SLUG, "layer_benchmark", {"ratio_to_conv2d": "{:.2f}", "speedup_over_loop": "{:.1f}"})
+    steps = res.measured(SLUG, "step_benchmark", decimals=2, title=False)
     nan = float("nan")
     have = len(layer_rows) > 0
     res.glue("lc_ratio_layer2_max", layer_rows[~layer_rows.layer.str.endswith("1")].ratio_to_conv2d.max() if have else nan)

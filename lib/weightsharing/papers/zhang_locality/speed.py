@@ -24,8 +24,7 @@ def benchmarks(*, quick: bool = False) -> dict[str, list[dict]]:
         ms = {m: bench.train_step_ms(build_image_model(m, name), x, y, repeats=repeats) for m in IMAGE_MODELS}
         steps.append({"dataset": name, **{f"{m}_ms": v for m, v in ms.items()},
                       "LocalNet / ConvNet": ms["LocalNet"] / ms["ConvNet"]})
-    return {"layer_benchmark": layers, "step_benchmark": steps,
-            "precision": bench.precision_speedups(precision_cases(), rounds=1 if quick else 7)}
+    return {"layer_benchmark": layers, "step_benchmark": steps}
 
 
 def precision_cases() -> list[bench.PrecisionCase]:
