@@ -87,6 +87,7 @@ def run(ctx: RunContext) -> Results:
     res.figure("figure7", figure7(curves))
 
     res.claims = verdicts(df, curves, ctx.store.records)
+    res.glue("frozen_at", ", ".join(sorted({c["frozen_at"][:7] for c in res.claims if c.get("frozen_at")})) or "none")
     res.glue("exploratory_verdicts", "; ".join(f"{c['id']} {c['exploratory_verdict']}" for c in res.claims))
     res.glue("n_runs_all", len(df))
     res.glue("speed_medians", ", ".join(f"{m} {np.median(epochs_to_converge(curves, m)):g}"
