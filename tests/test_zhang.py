@@ -129,9 +129,31 @@ def test_image_runs_share_subsets_across_models_and_budgets_resolve():
     runs = R.image_runs(R.BUDGETS["cpu"])
     assert {r.model for r in runs} == set(M.IMAGE_MODELS)
     assert sum(r.samples for r in runs) == 4  # WeightNet and LocalNet, full data, both datasets
-    full_fgsm = [r for r in runs if r.per_class == M.FULL and r.fgsm]
+    full_fgsm = [r for r in runs if r.per_class == M.FULL and r.fgsm and r.trial < R.CONFIRM_FIRST]
     per_model = dict(R.BUDGETS["cpu"].fgsm_trials)[M.FULL]
     assert len(full_fgsm) == 4 * 2 * per_model and len({canonical_key(r) for r in runs}) == len(runs)
+
+
+def test_confirmatory_units_draw_fresh_trials_and_leave_exploratory_keys_as_they_were():
+    """Confirmatory tree units name their first trial (exploratory keys keep no such field, so stored units still
+    match); their trials are new draws, identical to what the same trial gives when trained in another stack."""
+    b = R.BUDGETS["cpu"]
+    units = R.tree_units(b)
+    explore = [u for u in units if "first_trial" not in u]
+    confirm = [u for u in units if "first_trial" in u]
+    assert len(explore) == len(confirm) == len(b.tree_sizes) * len(M.TREE_MODELS)
+    assert all(u["first_trial"] >= max(b.tree_trials) for u in confirm)
+    assert {(u["model"], u["n_train"], u["trials"]) for u in confirm} >= set(b.tree_confirm_more)
+    images = [r for r in R.image_runs(b) if r.trial >= R.CONFIRM_FIRST]
+    assert {(r.dataset, r.model) for r in images if r.per_class == M.FULL} == {
+        (d, m) for d in M.DATASETS for m in ("WeightNet", "LocalNet")}
+    assert all(r.fgsm == (r.per_class in dict(b.fgsm_trials)) for r in images)
+    settings = (M.TreeSetting(0.0),)
+    alone = R.train_tree("LocalNet", 16, 1, 2, settings, first_trial=11)
+    stacked = R.train_tree("LocalNet", 16, 2, 2, settings, first_trial=10)
+    row = next(r for r in stacked["rows"] if r["trial"] == 11)
+    assert alone["rows"][0]["trial"] == 11 and alone["rows"][0]["test_mse"] == pytest.approx(row["test_mse"], rel=1e-5)
+    assert alone["layer1"]["11"] == pytest.approx(stacked["layer1"]["11"], rel=1e-5)
 
 
 @pytest.mark.parametrize("budget", ["cpu", "paper"])
@@ -175,7 +197,8 @@ def test_a_trial_does_not_change_when_more_trials_share_its_stack(kind):
 
 def test_the_tree_regime_check_is_scoped_to_each_claims_models_and_cells():
     """WeightNet does not fit at the largest n: Z2's check (WeightNet there) fails while Z3's (ε = 0.3, n ≤ 1024)
-    passes, in one chapter's data."""
+    passes, in one chapter's data. Fit is relative to the signal's variance: the same absolute misfit passes on a
+    trial whose f varies 100x more."""
     from weightsharing.papers.zhang_locality.claims import tree_regime
 
     rows = []
@@ -185,8 +208,10 @@ def test_the_tree_regime_check_is_scoped_to_each_claims_models_and_cells():
                 for trial in range(3):
                     misfit = 0.05 if (model, n) == ("WeightNet", 4096) else 0.0
                     rows.append(dict(model=model, n_train=n, noise=noise, trial=trial, constant=False,
-                                     train_mse=noise ** 2 + 1e-4 + misfit, test_mse=0.01))
-    tree = pd.DataFrame(rows)
+                                     train_mse=noise ** 2 + 1e-4 + misfit, test_mse=0.01, test_nmse=0.05))
+    tree = pd.DataFrame(rows)  # Var f = 0.2: the misfit 0.05 leaves a quarter of the signal unexplained
     z2, why2 = tree_regime(tree, ["WeightNet"], [4096], [0.0, 0.3])
     z3, _ = tree_regime(tree, ["LocalNet", "OracleNet", "WeightNet", "FCNet"], [512, 1024], [0.3])
-    assert not z2 and z3 and "WeightNet at n = 4096" in why2
+    assert not z2 and z3 and "WeightNet n = 4096" in why2
+    wide, _ = tree_regime(tree.assign(test_nmse=0.0005), ["WeightNet"], [4096], [0.0, 0.3])  # Var f = 20
+    assert wide

@@ -11,28 +11,55 @@ from .models import FULL, LOCALITY, TREE_MODELS
 from .runs import SLUG
 
 
+UNFIT = 0.1  # a net fits its training data when it leaves at most this share of the signal's variance unexplained
+
+
+def unexplained(tree: pd.DataFrame) -> pd.Series:
+    """Per row: training MSE above the noise floor ε², as a share of the true function's variance on that trial's θ
+    (test MSE / test NMSE). The θ draws scale f by up to 500x in variance, so an absolute threshold on the training
+    MSE fails well-fitted nets on large-θ trials and passes poorly fitted ones on small-θ trials."""
+    return (tree.train_mse - tree.noise ** 2) / (tree.test_mse / tree.test_nmse)
+
+
 def tree_regime(tree: pd.DataFrame, models, sizes, noises) -> tuple[bool, str]:
-    """Scoped to a claim's arms and cells: in each (model, n, ε) it compares, the median training MSE is within 1e-3 of
-    the noise floor ε² (the net fits its own training data; at ε = 0 this is the trainer reaching 1e-3)."""
+    """Scoped to a claim's arms and cells: in each (model, n, ε) it compares, the median trial leaves at most UNFIT of
+    its training signal unexplained (the net fits its own training data)."""
     sub = iid(tree)
     sub = sub[sub.model.isin(list(models)) & sub.n_train.isin(list(sizes)) & sub.noise.isin(list(noises))]
-    med = sub.groupby(["model", "n_train", "noise"]).train_mse.median()
+    med = sub.assign(unfit=unexplained(sub)).groupby(["model", "n_train", "noise"]).unfit.median()
     if not len(med):
         return False, "no runs in the claim's cells"
-    excess = med - np.array([e ** 2 for e in med.index.get_level_values("noise")]) - 1e-3
-    worst = excess.idxmax()
-    return bool((excess <= 0).all()), (
-        f"{int((excess <= 0).sum())} of {len(med)} (model, n, ε) cells fit within 1e-3 of ε²; worst: {worst[0]} at "
-        f"n = {worst[1]}, ε = {worst[2]:g}, median training MSE {med[worst]:.1e} (threshold {worst[2] ** 2 + 1e-3:.1e})")
+    bad = med[med > UNFIT].sort_values(ascending=False)
+    worst = med.idxmax()
+    return not len(bad), (
+        f"{len(med) - len(bad)} of {len(med)} (model, n, ε) cells fit (median unexplained training signal at most "
+        f"{UNFIT:g}); " + ("unfit: " + "; ".join(f"{m} n = {n} ε = {e:g} ({v:.3f})" for (m, n, e), v in bad.head(6).items())
+                           + (f" and {len(bad) - 6} more" if len(bad) > 6 else "")
+                           if len(bad) else f"worst: {worst[0]} at n = {worst[1]}, ε = {worst[2]:g} ({med[worst]:.3f})"))
+
+
+FIDELITY = 0.05  # an image arm is in the paper's regime when its mean test accuracy is this close to the paper's
 
 
 def image_regime(images: pd.DataFrame) -> tuple[bool, str]:
-    """Every compared arm's median final training loss is below half of ln 10 (chance)."""
-    med = images.groupby(["dataset", "per_class", "model"]).final_train_loss.median()
-    worst = med.idxmax()
-    return bool((med < math.log(10) / 2).all()), (
-        f"highest median final training loss {med.max():.2f} ({worst[0]} {worst[2]} k = "
-        f"{'full' if worst[1] == FULL else worst[1]}; threshold {math.log(10) / 2:.2f})")
+    """Every compared arm's mean test accuracy lies within FIDELITY of the paper's digitized Fig. 3 value at that
+    size: our cheaper schedule (larger batches, scaled learning rate) lands where the paper's protocol did, under-fit
+    CIFAR-10 included."""
+    from .analysis import PAPER_FIG3, PAPER_FIG3_SIZES
+    arms = images.groupby(["dataset", "per_class", "model"]).clean_acc.mean()
+    gaps = {}
+    for (dataset, k, model), ours in arms.items():
+        paper = PAPER_FIG3[dataset][model]
+        value = paper[-2] if k == FULL else paper[PAPER_FIG3_SIZES.index(k)] if k in PAPER_FIG3_SIZES else None
+        if value is not None:
+            gaps[dataset, k, model] = ours - value
+    if not gaps:
+        return False, "no compared arm has a paper value"
+    worst = max(gaps, key=lambda a: abs(gaps[a]))
+    within = sum(abs(g) <= FIDELITY for g in gaps.values())
+    return within == len(gaps), (
+        f"{within} of {len(gaps)} arms within ±{FIDELITY:g} of the paper's accuracy; largest gap {gaps[worst]:+.3f} "
+        f"({worst[0]} {worst[2]} k = {_size(worst[1])})")
 
 
 def _trials(tree: pd.DataFrame, model: str, noise: float, n: int) -> pd.Series:
@@ -107,14 +134,15 @@ def tree_claims(tree: pd.DataFrame, extras: dict) -> list[dict]:
         loc = f2[f2.model == "LocalNet"]
         conc = one_sample(w[w.n_train == 4096].concentration, 0.9)
         grew = welch(w[w.n_train == 4096].concentration, w[w.n_train == 512].concentration)
-        err = one_sample(loc[loc.n_train == 4096].rel_error, 0.1)
-        err_all = loc.groupby("n_train").rel_error_all.mean()
+        err = one_sample(loc[loc.n_train == 4096].rel_error_all, 0.1)  # the spec's measure, as the paper read it
+        err_kept = loc.groupby("n_train").rel_error.mean()
         bad = holm([conc.p_below(), err.p_above()])
         out.append(judge(R["Z4"], finding(
             conc.p_above() < ALPHA and grew.significant() > 0 and err.p_below() < ALPHA, any(p < ALPHA for p in bad),
-            f"WeightNet concentration at n = 4096 − 0.9: {conc}; n = 4096 − n = 512: {grew}; LocalNet relative error on "
-            f"its influential positions at n = 4096 − 0.1: {err}; over all 32 positions (the earlier measure) "
-            f"{err_all[512]:.3f} → {err_all[4096]:.3f}", (["WeightNet", "LocalNet"], [512, 4096], [0.0]),
+            f"WeightNet concentration at n = 4096 − 0.9: {conc}; n = 4096 − n = 512: {grew}; LocalNet relative error "
+            f"of its mean |weight| over all 32 positions at n = 4096 − 0.1: {err}; over its influential positions only "
+            f"(the book's diagnostic, not the rule) {err_kept[512]:.3f} → {err_kept[4096]:.3f}",
+            (["WeightNet", "LocalNet"], [4096], [0.0]),
             int(min(len(w[w.n_train == 4096]), len(loc[loc.n_train == 4096]))))))
     else:
         out.append(not_run(R["Z4"], "n = 512 and 4096 are not in this budget"))
@@ -142,8 +170,8 @@ def image_claims(images: pd.DataFrame) -> list[dict]:
         regime, regime_why = image_regime(used)  # over the arms this claim compares
         return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells), finished(used.finished_at))
 
-    sizes = list(dict.fromkeys(ours.per_class))
-    order = sorted(sizes, key=lambda k: 10 ** 9 if k == FULL else k)
+    # Z5-Z7 are judged below full data: ConvNet and FCNet train there in the exploratory sweep only (see the budget)
+    order = sorted(k for k in set(ours.per_class) if k != FULL)
     small, large = order[0], order[-1]
     out = []
     rise = {(d, m): welch(acc(d, m, large), acc(d, m, small)) for d in DATASETS_ORDER for m in IMAGE_ORDER
@@ -175,7 +203,8 @@ def image_claims(images: pd.DataFrame) -> list[dict]:
         all(best) and all(e.equivalent for _, e in close), any(flag and p < ALPHA for (flag, _), p in zip(against, adj)),
         f"ConvNet significantly above each other model in {sum(best)} of {len(best)} comparisons; "
         f"{sum(e.equivalent for _, e in close)} of {len(close)} pairs equivalent within ±0.03"
-        + (f"; least equivalent {worst[0]}: {worst[1]}" if worst else ""), ours[ours.dataset == "mnist"])))
+        + (f"; least equivalent {worst[0]}: {worst[1]}" if worst else ""),
+        ours[(ours.dataset == "mnist") & ours.per_class.isin(order)])))
 
     z7, bad = [], []
     for k in order:
@@ -189,7 +218,8 @@ def image_claims(images: pd.DataFrame) -> list[dict]:
     out.append(judge(R["Z7"], finding(
         all(ok for *_, ok in z7), any(flag and p < ALPHA for (flag, _), p in zip(bad, adj)),
         f"WeightNet below the others by the rule's margin in {sum(ok for *_, ok in z7)} of {len(z7)} comparisons; "
-        f"closest: {weakest[0]}: WeightNet − other = {weakest[1]}", ours[ours.dataset == "cifar10"])))
+        f"closest: {weakest[0]}: WeightNet − other = {weakest[1]}",
+        ours[(ours.dataset == "cifar10") & ours.per_class.isin(order)])))
 
     fg = ours[ours.fgsm_acc.notna()].assign(change=lambda d: (d.fgsm_acc - d.clean_acc) / d.clean_acc)
     ks = sorted(fg.per_class.unique(), key=lambda k: 10 ** 9 if k == FULL else k)
@@ -216,8 +246,14 @@ def image_claims(images: pd.DataFrame) -> list[dict]:
             all(c.significant() > 0 and c.diff >= 0.08 for c in gap.values()),
             any(c.diff < 0 and p < ALPHA for c, p in zip(gap.values(), gap_holm)),
             "; ".join(f"k = {_size(k)}: WeightNet change − LocalNet change = {c}" for k, c in gap.items()), used)))
+        same = {m: welch(change("cifar10", m, hi_k), change("cifar10", m, lo_k)) for m in ("WeightNet", "LocalNet")}
+        same_holm = holm(c.p_outside(0.03) for c in same.values())
+        out.append(judge(R["Z9b"], finding(
+            all(equivalence(c, 0.03).equivalent for c in same.values()), any(p < ALPHA for p in same_holm),
+            "; ".join(f"{m} change at k = {_size(hi_k)} − k = {_size(lo_k)}: {equivalence(c, 0.03)}"
+                      for m, c in same.items()), used)))
     else:
-        for cid in ("Z8", "Z9"):
+        for cid in ("Z8", "Z9", "Z9b"):
             out.append(not_run(R[cid], "this budget evaluates FGSM at fewer than two training sizes"))
     return out
 
@@ -232,7 +268,7 @@ def verdicts(tree: pd.DataFrame, extras: dict, images: pd.DataFrame, records: di
     trials = list(tree[["model", "n_train", "trial"]].drop_duplicates().itertuples(index=False, name=None))
     runs = [("tree", t) for t in trials] + [("images", i) for i in images.index]
     all_tree, all_images = tree_claims(tree, extras), image_claims(images)  # each half is unchanged by the other's runs
-    tree_unit = dict(zip(zip(tree.model, tree.n_train), tree.unit))
+    tree_unit = dict(zip(zip(tree.model, tree.n_train, tree.trial), tree.unit))
 
     def without(dropped: frozenset):
         gone_trials = {ident for kind, ident in dropped if kind == "tree"}
@@ -251,7 +287,7 @@ def verdicts(tree: pd.DataFrame, extras: dict, images: pd.DataFrame, records: di
     def origin(run):
         kind, ident = run
         if kind == "tree":
-            return Origin(int(ident[2]), (tree_unit[ident[:2]],))
+            return Origin(int(ident[2]), (tree_unit[ident],))
         return Origin(int(images.trial[ident]), (images.unit[ident],))
 
     def describe(run):

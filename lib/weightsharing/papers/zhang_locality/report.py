@@ -6,12 +6,12 @@ import pandas as pd
 from ... import data
 from ...context import RunContext
 from ...results import Results
-from .analysis import (fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows, offset_reading,
+from .analysis import (extended_table, fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows, offset_reading,
                        stuck_rates, table1, table2, text_protocol_table)
 from .claims import verdicts
 from .figures import figure1, figure2, figure3, figure_fgsm_samples
 from .models import DATASETS, TREE_MODELS
-from .runs import SLUG, run_images, run_tree
+from .runs import SLUG, run_extended, run_images, run_tree
 
 
 def run(ctx: RunContext) -> Results:
@@ -39,11 +39,26 @@ def run(ctx: RunContext) -> Results:
         res.glue_all(offset_reading(tree), prefix="offset_")
     res.table("offset", both, empty="the constant-offset ablation is not in this budget")
 
+    ext = res.table("extended", extended_table(tree, run_extended(b, ctx.store)),
+                    {"noise": "{:g}", "unexplained, paper schedule": "{:.3f}", "unexplained, longer": "{:.3f}",
+                     "test MSE, paper schedule": "{:.3f}", "test MSE, longer": "{:.3f}"},
+                    empty="the longer-schedule control is not in this budget", save=True)
+    if len(ext):
+        res.glue("ext_unfit_fixed", int((ext["unexplained, longer"] <= 0.1).sum()))
+        res.glue("ext_unfit_before", int((ext["unexplained, paper schedule"] > 0.1).sum()))
+        res.glue("ext_cells", len(ext))
+        res.glue("ext_mse_ratio_min", (ext["test MSE, paper schedule"] / ext["test MSE, longer"]).min())
+        res.glue("ext_mse_ratio_max", (ext["test MSE, paper schedule"] / ext["test MSE, longer"]).max())
+    else:
+        res.glue_all({k: "not run" for k in ("ext_unfit_fixed", "ext_unfit_before", "ext_cells", "ext_mse_ratio_min",
+                                             "ext_mse_ratio_max")})
+
     sizes = [n for n in (512, 4096) if n in b.tree_sizes] or list(b.tree_sizes)
     res.figure("figure2", figure2(extras, sizes))
     f2 = fig2_metrics(extras, sizes)
     f2_summary = res.table("fig2_summary", fig2_summary(f2),
                            {"influential": "{:.1f}", "gain_error_rho": "{:+.2f}", "paper_rel_error_trial0": "{:.4f}",
+                            "paper_concentration_trial0": "{:.4f}",
                             "rel_error": "{:.4f}"})
     loc = f2_summary[f2_summary.model == "LocalNet"].set_index("n_train")
     big = int(loc.index.max())

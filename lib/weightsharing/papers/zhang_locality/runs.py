@@ -35,9 +35,11 @@ PRECISION = "fp32"
 
 
 def train_tree(kind: str, n_train: int, trials: int, epochs: int, settings: tuple[TreeSetting, ...],
-               *, batch_size: int = 32, lr: float = 1e-3) -> dict:
-    """All trials x settings of one model at one training size, stacked: R = trials * len(settings) replicas."""
-    draws = [tree_data(n_train, t) for t in range(trials)]
+               *, first_trial: int = 0, batch_size: int = 32, lr: float = 1e-3) -> dict:
+    """Trials first_trial .. first_trial + trials - 1 x settings of one model at one training size, stacked:
+    R = trials * len(settings) replicas."""
+    ids = range(first_trial, first_trial + trials)
+    draws = [tree_data(n_train, t) for t in ids]
     theta = torch.stack([d[0] for d in draws])                     # (T, 6, 2)
     x_train = torch.stack([d[1] for d in draws])                   # (T, n, 64)
     xi = torch.stack([d[2] for d in draws])                        # (T, n)
@@ -51,8 +53,8 @@ def train_tree(kind: str, n_train: int, trials: int, epochs: int, settings: tupl
     group = torch.arange(trials).repeat(len(settings))             # replica -> trial
     # one init per trial, shared by its noise settings, so the panels of Fig. 1 are paired; each trial's init and
     # batch order come from its own (model, size, trial) stream, so adding trials leaves the earlier ones unchanged
-    inits = [torch.Generator().manual_seed(hash_seed("tree init", kind, n_train, t)) for t in range(trials)]
-    orders = [torch.Generator().manual_seed(hash_seed("tree batches", n_train, t)) for t in range(trials)]
+    inits = [torch.Generator().manual_seed(hash_seed("tree init", kind, n_train, t)) for t in ids]
+    orders = [torch.Generator().manual_seed(hash_seed("tree batches", n_train, t)) for t in ids]
     model = TreeNet(kind=kind, replicas=trials, tile=len(settings), generators=inits)
     replica = torch.arange(len(group))[:, None]
 
@@ -68,13 +70,13 @@ def train_tree(kind: str, n_train: int, trials: int, epochs: int, settings: tupl
         pred = model(x_test[group])
         mse = ((pred - truth) ** 2).mean(1)
         train_mse = ((model(x_train[group]) - y) ** 2).mean(1)
-    rows = [{"trial": r % trials, "noise": settings[r // trials].noise, "constant": settings[r // trials].constant,
+    rows = [{"trial": ids[r % trials], "noise": settings[r // trials].noise, "constant": settings[r // trials].constant,
              "test_mse": mse[r].item(), "test_nmse": (mse[r] / truth[r].var()).item(), "train_mse": train_mse[r].item()}
             for r in range(len(group))]
     first = model.weights[0].detach()
     iid0 = [r for r in range(len(group)) if settings[r // trials] == TreeSetting(0.0)]
     return {"rows": rows, "theta": theta.tolist(), "params": model.params_per_replica(),
-            "layer1": {str(r % trials): first[r].flatten().tolist() for r in iid0}}
+            "layer1": {str(ids[r % trials]): first[r].flatten().tolist() for r in iid0}}
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,13 @@ class Budget:
     test_images: int
     fgsm_trials: tuple[tuple[int, int], ...]   # (per_class, trials) evaluated with FGSM
     text_protocol_trials: int             # E4: 100 per class, batch 4, lr 1e-3, 10 epochs; 0 = skipped
+    # Confirmatory trials, numbered from CONFIRM_FIRST and trained only after the claims that judge them were frozen
+    tree_confirm: tuple[int, ...] = ()                        # fresh trials per size
+    tree_confirm_more: tuple[tuple[str, int, int], ...] = ()  # (model, n, trials) where the power analysis asks more
+    image_confirm: tuple[tuple[str, int, tuple[str, ...], int], ...] = ()  # (dataset, per_class, models, trials)
+    # A control beyond the paper's schedule, judged by no claim: (model, n, epoch factor, trials) trained that many
+    # times the paper's epochs, to ask whether a net that does not fit its training data is merely under-trained
+    tree_extended: tuple[tuple[str, int, int, int], ...] = ()
 
     def trials(self, dataset: str) -> dict[int, int]:
         return dict(zip(self.image_sizes, dict(self.image_trials)[dataset]))
@@ -153,22 +162,50 @@ class Budget:
         def size(k):
             return "full" if k == FULL else str(k)
 
-        rows = dict(budget_rows(replace(self, tree_settings=(), image_sizes=(), image_trials=(), fgsm_trials=()), prefix=" "))
+        rows = dict(budget_rows(replace(self, tree_settings=(), image_sizes=(), image_trials=(), fgsm_trials=(),
+                                        tree_confirm=(), tree_confirm_more=(), image_confirm=(), tree_extended=()),
+                                prefix=" "))
         rows = {k.strip(): v for k, v in rows.items()}
         rows["tree settings"] = ", ".join(f"ε = {s.noise:g}" + (" (constant offset)" if s.constant else "")
                                           for s in self.tree_settings)
         rows["image sizes"] = ", ".join(size(k) for k in self.image_sizes) + " per class"
         rows["image trials"] = "; ".join(f"{d}: " + ", ".join(map(str, t)) for d, t in self.image_trials)
         rows["fgsm trials"] = ", ".join(f"{t} at {size(k)}" for k, t in self.fgsm_trials)
+        for name in ("tree confirm", "tree confirm more", "image confirm", "tree extended"):
+            rows.pop(name, None)
+        if self.tree_confirm:
+            rows["tree confirmatory trials"] = ", ".join(f"{t} at n = {n}" for n, t in zip(self.tree_sizes, self.tree_confirm)) + (
+                "; " + ", ".join(f"{m} {t} at n = {n}" for m, n, t in self.tree_confirm_more) if self.tree_confirm_more else "")
+        if self.image_confirm:
+            rows["image confirmatory trials"] = "; ".join(
+                f"{d} k = {size(k)}: {t} ({'all models' if set(ms) == set(IMAGE_MODELS) else ', '.join(ms)})"
+                for d, k, ms, t in self.image_confirm)
+        if self.tree_extended:
+            rows["tree control, longer schedule"] = ", ".join(f"{m} n = {n}: {f}x epochs, {t} trials"
+                                                             for m, n, f, t in self.tree_extended)
         return list(rows.items())
 
 
+CONFIRM_FIRST = 10  # the first confirmatory trial: exploratory trials are 0-7
+# The confirmatory sweep (frozen with the claims): 6 fresh trials per tree size up to 1024 and 4 above, more where an
+# exploratory test lacked power (Z1's n = 128 pairs, Z2's and Z3's WeightNet, Z4's LocalNet); 3 fresh image trials of
+# every model at k = 10, 100 and 1000 and of WeightNet and LocalNet at full data (with FGSM at 1000 and full), more
+# at k = 100 (Z6, Z7). ConvNet and FCNet at full data (11 min) stay exploratory: the chapter's 120 minutes hold no
+# more.
+CPU_TREE_CONFIRM = (6, 6, 6, 6, 6, 4, 4)
+CPU_TREE_CONFIRM_MORE = (("OracleNet", 128, 20), ("FCNet", 128, 20), ("WeightNet", 1024, 10), ("WeightNet", 4096, 10),
+                         ("LocalNet", 4096, 8))
+CPU_IMAGE_CONFIRM = (tuple((d, k, IMAGE_MODELS, 3) for d in DATASETS for k in (10, 100, 1000))
+                     + tuple((d, FULL, ("WeightNet", "LocalNet"), 3) for d in DATASETS)
+                     + (("mnist", 100, IMAGE_MODELS, 10), ("cifar10", 100, ("WeightNet", "FCNet"), 6)))
 PAPER_SETTINGS = (TreeSetting(0.0), TreeSetting(0.1), TreeSetting(0.3), TreeSetting(0.1, True), TreeSetting(0.3, True))
 BUDGETS = {
     "smoke": Budget(tree_sizes=(64, 256), tree_trials=(1, 1), tree_epochs=(3, 3),
                     tree_settings=(TreeSetting(0.0), TreeSetting(0.3), TreeSetting(0.3, True)),
                     image_sizes=(10, 30), image_trials=(("mnist", (1, 1)), ("cifar10", (1, 1))), image_epochs=(1, 1),
-                    image_batches=(32, 32), image_lrs=(8e-3, 8e-3), test_images=500, fgsm_trials=((30, 1),), text_protocol_trials=0),
+                    image_batches=(32, 32), image_lrs=(8e-3, 8e-3), test_images=500, fgsm_trials=((30, 1),), text_protocol_trials=0,
+                    tree_confirm=(1, 1), tree_confirm_more=(("OracleNet", 64, 2),),
+                    image_confirm=(("mnist", 30, ("WeightNet", "LocalNet"), 1),), tree_extended=(("WeightNet", 64, 2, 1),)),
     "cpu": Budget(tree_sizes=TREE_SIZES, tree_trials=tuple(max(t, MIN_TRIALS) for t in TREE_TRIALS.values()),
                   tree_epochs=tuple(TREE_EPOCHS.values()), tree_settings=PAPER_SETTINGS,
                   image_sizes=(10, 100, 1000, FULL), image_trials=(("mnist", (3, 3, 3, 3)), ("cifar10", (3, 3, 3, 3))),
@@ -176,7 +213,9 @@ BUDGETS = {
                   # batch 2; batch 32 above, lr scaled from batch 4 (the spec's choice)
                   image_epochs=(40, 20, 10, 5), image_batches=(1, 8, 32, 32), image_lrs=(1e-3, 4e-3, 8e-3, 8e-3),
                   test_images=10_000,
-                  fgsm_trials=((1000, 3), (FULL, 3)), text_protocol_trials=3),
+                  fgsm_trials=((1000, 3), (FULL, 3)), text_protocol_trials=3,
+                  tree_confirm=CPU_TREE_CONFIRM, tree_confirm_more=CPU_TREE_CONFIRM_MORE, image_confirm=CPU_IMAGE_CONFIRM,
+                  tree_extended=(("WeightNet", 256, 10, 5), ("WeightNet", 512, 10, 5))),
     "paper": Budget(tree_sizes=TREE_SIZES, tree_trials=tuple(max(t, MIN_TRIALS) for t in TREE_TRIALS.values()),
                     tree_epochs=tuple(TREE_EPOCHS.values()), tree_settings=PAPER_SETTINGS,
                     image_sizes=(10, 30, 100, 300, 1000, 3000, FULL),
@@ -190,15 +229,33 @@ BUDGETS = {
 # ============================================================================================== running
 
 def tree_units(budget: Budget) -> list[dict]:
-    """One unit per (model, training size): every trial and noise setting of it trained stacked."""
-    return [{"rev": TREE_REVISION, "experiment": "tree", "model": m, "n_train": n, "trials": t, "epochs": e,
-             "settings": [[s.noise, s.constant] for s in budget.tree_settings]}
-            for n, t, e in zip(budget.tree_sizes, budget.tree_trials, budget.tree_epochs) for m in TREE_MODELS]
+    """One unit per (model, training size) and phase: its trials and noise settings trained stacked. A confirmatory
+    unit's key names its first trial; an exploratory one's does not, so the stored keys stay what they were."""
+    settings = [[s.noise, s.constant] for s in budget.tree_settings]
+    units = [{"rev": TREE_REVISION, "experiment": "tree", "model": m, "n_train": n, "trials": t, "epochs": e,
+              "settings": settings}
+             for n, t, e in zip(budget.tree_sizes, budget.tree_trials, budget.tree_epochs) for m in TREE_MODELS]
+    more = {(m, n): t for m, n, t in budget.tree_confirm_more}
+    for n, t, e in zip(budget.tree_sizes, budget.tree_confirm, budget.tree_epochs):
+        for m in TREE_MODELS:
+            units.append({"rev": TREE_REVISION, "experiment": "tree", "model": m, "n_train": n,
+                          "trials": max(t, more.get((m, n), 0)), "first_trial": CONFIRM_FIRST, "epochs": e,
+                          "settings": settings})
+    return units
+
+
+def extended_units(budget: Budget) -> list[dict]:
+    """The longer-schedule control's units (exploratory trials 0..t-1 of the paper's draws, factor x the epochs)."""
+    epochs = dict(zip(budget.tree_sizes, budget.tree_epochs))
+    settings = [[s.noise, s.constant] for s in budget.tree_settings]
+    return [{"rev": TREE_REVISION, "experiment": "tree", "model": m, "n_train": n, "trials": t,
+             "epochs": f * epochs[n], "settings": settings} for m, n, f, t in budget.tree_extended]
 
 
 def train_tree_unit(key: dict) -> dict:
     settings = tuple(TreeSetting(noise, constant) for noise, constant in key["settings"])
-    return train_tree(key["model"], key["n_train"], key["trials"], key["epochs"], settings)
+    return train_tree(key["model"], key["n_train"], key["trials"], key["epochs"], settings,
+                      first_trial=key.get("first_trial", 0))
 
 
 def sweep_tree(budget: Budget, store: Store) -> list[dict | None]:
@@ -214,7 +271,12 @@ def run_tree(budget: Budget, store: Store) -> tuple[pd.DataFrame, dict]:
     rows = [{"model": k["model"], "n_train": k["n_train"], **row, "finished_at": r.get("finished_at"),
              "unit": canonical(k)}
             for k, r in zip(units, records) for row in r["rows"]]
-    extras = {(k["model"], k["n_train"]): r for k, r in zip(units, records)}
+    extras = {}  # (model, n) -> θ and layer-1 weights by trial, over both phases' units
+    for k, r in zip(units, records):
+        first = k.get("first_trial", 0)
+        e = extras.setdefault((k["model"], k["n_train"]), {"theta": {}, "layer1": {}})
+        e["theta"].update({first + i: theta for i, theta in enumerate(r["theta"])})
+        e["layer1"].update(r["layer1"])
     return pd.DataFrame(rows), extras
 
 
@@ -234,6 +296,15 @@ def image_runs(budget: Budget) -> list[ImageRun]:
             for model in IMAGE_MODELS:
                 runs.append(ImageRun(dataset, model, 100, trial, 10, 4, 1e-3, budget.test_images, fgsm=False,
                                      protocol="text"))
+    schedule = dict(zip(budget.image_sizes, zip(budget.image_epochs, budget.image_batches, budget.image_lrs)))
+    fresh = {}
+    for dataset, k, models, trials in budget.image_confirm:
+        for model in models:
+            fresh[dataset, k, model] = max(trials, fresh.get((dataset, k, model), 0))
+    for (dataset, k, model), trials in fresh.items():
+        epochs, batch, lr = schedule[k]
+        runs += [ImageRun(dataset, model, k, CONFIRM_FIRST + t, epochs, batch, lr, budget.test_images,
+                          fgsm=k in fgsm_trials) for t in range(trials)]
     return runs
 
 
@@ -261,9 +332,20 @@ def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataF
                           "sample_signs": rec.get("sample_signs")} for run, rec in zip(plan, records)])
 
 
+def run_extended(budget: Budget, store: Store) -> pd.DataFrame:
+    """The longer-schedule control beside the same trials at the paper's schedule: one row per (model, n, ε, trial,
+    schedule)."""
+    units = extended_units(budget)
+    records = sweep(store, units, key=lambda unit: unit, run=train_tree_unit,
+                    describe=lambda k, r: f"tree {k['model']} n = {k['n_train']} at {k['epochs']} epochs")
+    return pd.DataFrame([{"model": k["model"], "n_train": k["n_train"], "epochs": k["epochs"], **row}
+                         for k, r in zip(units, records) for row in r["rows"] if not row["constant"]])
+
+
 def train(ctx: RunContext) -> None:
     """Every unit of the budget through the store (what a shard runs; the tree trains on the CPU, as the chapter does)."""
     sweep_tree(ctx.budget, ctx.store)
+    run_extended(ctx.budget, ctx.store)
     sweep_images(ctx.budget, ctx.store, device=ctx.device)
 
 
@@ -278,7 +360,7 @@ def tree_macs(kind: str) -> int:
 def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
     """Every unit, for `plan` and the paper-scale tests."""
     out = []
-    for key in tree_units(budget):
+    for key in tree_units(budget) + extended_units(budget):
         replicas = key["trials"] * len(key["settings"])
 
         def build(key=key):
