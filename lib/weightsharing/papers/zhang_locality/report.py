@@ -6,12 +6,15 @@ import pandas as pd
 from ... import data
 from ...context import RunContext
 from ...results import Results
-from .analysis import (extended_table, fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows, offset_reading,
+from .analysis import (extended_table, weightnet_reversal, fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows, offset_reading,
                        stuck_rates, table1, table2, text_protocol_table)
-from .claims import verdicts
+from .claims import UNFIT, unexplained, verdicts
 from .figures import figure1, figure2, figure3, figure_fgsm_samples
-from .models import DATASETS, TREE_MODELS
-from .runs import SLUG, run_extended, run_images, run_tree
+from ...metrics import one_sample
+from .models import DATASETS, FULL, TREE_MODELS
+
+CODE_FULL_BATCH = 8  # the code's batch at full data (lr 1e-3); our lr there scales from the text's batch 4
+from .runs import CONFIRM_FIRST, SLUG, run_extended, run_images, run_tree
 
 
 def run(ctx: RunContext) -> Results:
@@ -69,9 +72,40 @@ def run(ctx: RunContext) -> Results:
     res.glue("fig2_influential", loc.influential[big])
     paper = loc.paper_rel_error_trial0
     res.glue("fig2_paper", paper[big] if paper.notna().any() else float("nan"))
+    wn = f2_summary[f2_summary.model == "WeightNet"].set_index("n_train")
+    res.glue("fig2_conc", wn.concentration[big])
+    res.glue("fig2_conc_small", wn.concentration.iloc[0])
+    res.glue("fig2_paper_conc", wn.paper_concentration_trial0.get(big, float("nan")))
+    kept = f2[(f2.model == "LocalNet") & (f2.n_train == big)].rel_error
+    res.glue("fig2_rel_p", one_sample(kept, 0.1).p_below() if len(kept) > 1 else float("nan"))
+    res.glue_all(weightnet_reversal(tree), prefix="wn_")
 
     images = run_images(b, ctx.store, device=ctx.device)
-    res.table("fig3", image_table(images), save=True)
+    fig3 = res.table("fig3", image_table(images), save=True)
+    gap = (fig3.ours - fig3.paper).abs()
+    full = fig3.per_class == "full"
+    for name, rows in (("full", full), ("below_full", ~full)):
+        if not (rows & gap.notna()).any():
+            res.glue_all({f"fig3_gap_{name}": float("nan"), f"fig3_gap_{name}_arm": "not run"})
+            continue
+        worst = gap[rows].idxmax()
+        res.glue(f"fig3_gap_{name}", gap[worst])
+        res.glue(f"fig3_gap_{name}_arm", f"{fig3.dataset[worst]} {fig3.model[worst]} at k = {fig3.per_class[worst]}")
+    e4_ours = [(k, e, bs, lr) for k, e, bs, lr in zip(b.image_sizes, b.image_epochs, b.image_batches, b.image_lrs)
+               if k == 100]
+    if e4_ours and b.text_protocol_trials:
+        _, epochs, batch, lr = e4_ours[0]
+        ours_steps, text_steps = epochs * 1000 // batch, 10 * 1000 // 4  # 1000 images either way
+        res.glue("e4_steps_ours", ours_steps)
+        res.glue("e4_steps_text", text_steps)
+        res.glue("e4_lr_ratio", lr / 1e-3)
+        res.glue("e4_epoch_ratio", epochs / 10)
+        res.glue("e4_lr_steps_ratio", lr * ours_steps / (1e-3 * text_steps))
+    else:
+        res.glue_all({k: "not run" for k in ("e4_steps_ours", "e4_steps_text", "e4_lr_ratio", "e4_epoch_ratio",
+                                             "e4_lr_steps_ratio")})
+    full_lr = dict(zip(b.image_sizes, zip(b.image_batches, b.image_lrs))).get(FULL)
+    res.glue("full_lr_over_code", full_lr[1] / (1e-3 * full_lr[0] / CODE_FULL_BATCH) if full_lr else float("nan"))
     res.figure("figure3", figure3(images))
 
     e4 = res.table("e4", text_protocol_table(images), {"difference": "{:+.3f}", "p": "{:.2g}"},
@@ -94,6 +128,13 @@ def run(ctx: RunContext) -> Results:
                                                        "rate_hi": "{:.2f}"}, empty="no tree trial got stuck")
     res.glue("tree_stuck", int(rates.stuck.sum()) if len(rates) else 0)
     res.glue("tree_iid_trials", int(len(iid(tree))))
+    fit = iid(tree).assign(var=lambda d: d.test_mse / d.test_nmse, unfit=lambda d: unexplained(d))
+    res.glue("theta_var_ratio", fit["var"].max() / fit["var"].min())
+    unfit = fit.groupby(["model", "n_train", "noise"]).unfit.median()
+    unfit = unfit[unfit > UNFIT]
+    res.glue("unfit_cells", "; ".join(f"{m} at n = {n}, ε = {e:g} ({v:.2f})" for (m, n, e), v in unfit.items()) or "none")
+    res.glue("confirm_tree", int(tree[tree.trial >= CONFIRM_FIRST][["model", "n_train", "trial"]].drop_duplicates().shape[0]))
+    res.glue("confirm_images", int((images.trial >= CONFIRM_FIRST).sum()))
     res.claims = verdicts(tree, extras, images, ctx.store.records)
 
     layer_rows = res.measured(SLUG, "layer_benchmark", {"ratio_to_conv2d": "{:.2f}", "speedup_over_loop": "{:.1f}"})

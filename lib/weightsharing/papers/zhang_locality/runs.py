@@ -332,12 +332,14 @@ def run_images(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataF
                           "sample_signs": rec.get("sample_signs")} for run, rec in zip(plan, records)])
 
 
+def sweep_extended(budget: Budget, store: Store) -> list[dict | None]:
+    return sweep(store, extended_units(budget), key=lambda unit: unit, run=train_tree_unit,
+                 describe=lambda k, r: f"tree {k['model']} n = {k['n_train']} at {k['epochs']} epochs")
+
+
 def run_extended(budget: Budget, store: Store) -> pd.DataFrame:
-    """The longer-schedule control beside the same trials at the paper's schedule: one row per (model, n, ε, trial,
-    schedule)."""
-    units = extended_units(budget)
-    records = sweep(store, units, key=lambda unit: unit, run=train_tree_unit,
-                    describe=lambda k, r: f"tree {k['model']} n = {k['n_train']} at {k['epochs']} epochs")
+    """The longer-schedule control: one row per (model, n, ε, trial) at the longer schedule."""
+    units, records = extended_units(budget), sweep_extended(budget, store)
     return pd.DataFrame([{"model": k["model"], "n_train": k["n_train"], "epochs": k["epochs"], **row}
                          for k, r in zip(units, records) for row in r["rows"] if not row["constant"]])
 
@@ -345,7 +347,7 @@ def run_extended(budget: Budget, store: Store) -> pd.DataFrame:
 def train(ctx: RunContext) -> None:
     """Every unit of the budget through the store (what a shard runs; the tree trains on the CPU, as the chapter does)."""
     sweep_tree(ctx.budget, ctx.store)
-    run_extended(ctx.budget, ctx.store)
+    sweep_extended(ctx.budget, ctx.store)
     sweep_images(ctx.budget, ctx.store, device=ctx.device)
 
 
