@@ -64,13 +64,13 @@ def fake(acc_by_alpha: dict[float, dict[float, float]], drop: dict[float, float]
                 for a, v in accs.items():
                     rows.append(dict(experiment="E2-E3", dataset=dataset, hash="dirichlet", alpha=a, radius=None,
                                      sparsity=s, seed=seed, test_acc=v + e, entropy=np.log(a + 2), layers=[],
-                                     label=f"Dirichlet α = {a:g}", late_change=late, finished_at="2026-01-01"))
+                                     label=f"Dirichlet α = {a:g}", late_change=late, lr_decays=0, finished_at="2026-01-01"))
                 base = max(accs.values())
                 for kind, r, v in (("neighborhood", 0, base + drop[s]), ("neighborhood", 10, base + drop[s] / 2),
                                    ("uniform", None, base), ("permuted_modulus", None, base)):
                     rows.append(dict(experiment="E2-E3", dataset=dataset, hash=kind, alpha=None, radius=r, sparsity=s,
                                      seed=seed, test_acc=v + noise * rng.standard_normal(), entropy=6.9, layers=[],
-                                     label=f"{kind} {r}", late_change=late, finished_at="2026-01-01"))
+                                     label=f"{kind} {r}", late_change=late, lr_decays=0, finished_at="2026-01-01"))
     return pd.DataFrame(rows)
 
 
@@ -106,7 +106,8 @@ def test_c3_has_a_branch_for_the_reversed_pattern():
                 h = np.log(a + 2)
                 rows.append(dict(experiment="E2-E3", dataset="mnist", hash="dirichlet", alpha=a, radius=None,
                                  sparsity=s, seed=seed, test_acc=curve(h) + 0.001 * (seed - 1.5), entropy=h,
-                                 layers=[], label=f"Dirichlet α = {a:g}", late_change=0.0, finished_at="2026"))
+                                 layers=[], label=f"Dirichlet α = {a:g}", late_change=0.0, lr_decays=0,
+                                 finished_at="2026"))
     assert verdicts(pd.DataFrame(rows))["C3"] == "contradicted"
 
 
@@ -115,3 +116,15 @@ def test_every_setting_has_enough_seeds(budget):
     """The floors of issue 9: 5 seeds per MNIST setting, 3 per CIFAR-10 setting."""
     b = R.BUDGETS[budget]
     assert b.mnist.seeds >= 5 and b.cifar10.seeds >= 3
+
+
+def test_the_regime_check_reads_every_run_that_trained_not_the_median():
+    """An arm whose median run is stuck and flat still fails when one of its trained runs is rising at the end."""
+    from weightsharing.papers.chang_arbnets.claims import converged
+
+    arm = pd.DataFrame({"dataset": "mnist", "label": "Dirichlet α = 0.001", "sparsity": 0.1,
+                        "stuck": [True, True, True, False], "late_change": [0.001, 0.001, 0.002, 0.057],
+                        "lr_decays": 0})
+    ok, why = converged(arm)
+    assert not ok and "5.70 points" in why and "0 of 4 runs" in why
+    assert converged(arm.assign(late_change=0.002))[0]

@@ -68,6 +68,26 @@ def radius_effect(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def confirmatory_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The claims' arms, exploratory beside confirmatory seeds: mean test accuracy, runs, stuck runs and the largest
+    late change of training accuracy among the runs that trained."""
+    main = df[df.experiment == "E2-E3"]
+    conf = main[main.confirmatory]
+    if not len(conf):
+        return pd.DataFrame()
+    arms = set(zip(conf.label, conf.sparsity))
+    main = main[[a in arms for a in zip(main.label, main.sparsity)]]
+    cut = stuck_threshold(df, "mnist")
+    rows = []
+    for (label, s, phase), g in main.groupby(["label", "sparsity", "confirmatory"]):
+        trained = g[g.test_acc >= cut]
+        rows.append({"setting": label, "sparsity": s, "phase": "confirmatory" if phase else "exploratory",
+                     "epochs cap": int(g.epochs_cap.iloc[0]), "runs": len(g), "stuck": int((g.test_acc < cut).sum()),
+                     "test accuracy": g.test_acc.mean(),
+                     "late change, worst trained run (points)": 100 * trained.late_change.max() if len(trained) else None})
+    return pd.DataFrame(rows)
+
+
 def stuck_threshold(df: pd.DataFrame, dataset: str) -> float:
     """Half-way between chance and the best setting's mean accuracy: the stuck runs sit near chance, the rest near
     the best (on MNIST ~0.2 against ~0.8 at the same α), so any cut in the gap classifies them the same."""

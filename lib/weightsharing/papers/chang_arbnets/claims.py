@@ -3,24 +3,41 @@ fragility over runs."""
 from __future__ import annotations
 import numpy as np
 import pandas as pd
-from ...metrics import ALPHA, contrast, holm, one_sample, regression_term
+from ...metrics import ALPHA, contrast, equivalence, holm, one_sample, regression_term
 from ...verdicts import Finding, Origin, finished, judge, judged, not_run, rules
 from .analysis import (acc_by_seed, alpha_effect, as_comparison, main_runs, paired_by_seed, radius_effect,
                        stuck_threshold)
 from .runs import SLUG
 
+CONTROL_MARGIN = 0.003  # C7's margin of "no better than uniform": a third of the modulus-over-uniform effect C4 tests
+
 
 def converged(df: pd.DataFrame) -> tuple[bool, str]:
-    """The regime check of every Chang claim: in each compared arm's median run, training accuracy moved by less
-    than 1 point over the last tenth of training."""
-    by_arm = df.groupby(["dataset", "label", "sparsity"]).late_change.median()
-    worst = by_arm.max()
-    return bool(worst < 0.01), (f"largest median change of training accuracy over the last tenth of training "
-                                f"{100 * worst:.2f} points over {len(by_arm)} arms (threshold 1)")
+    """The regime check of every Chang claim: every run of each compared arm that is not stuck moved its training
+    accuracy by less than 1 point over the last tenth of training. (The median run of a bimodal arm can be a flat,
+    stuck one, which said nothing about the runs that trained.) Says too whether the plateau schedule ever acted."""
+    trained = df[~df.stuck]
+    late = trained.groupby(["dataset", "label", "sparsity"]).late_change.max().dropna()
+    if not len(late):
+        return False, "no compared run both trained and ran long enough to measure its last tenth"
+    worst = late.idxmax()
+    decayed = int((df.lr_decays > 0).sum())
+    return bool(late.max() < 0.01), (
+        f"largest change of training accuracy over the last tenth of training among the runs that are not stuck "
+        f"{100 * late.max():.2f} points ({worst[0]} {worst[1]} s = {worst[2]:g}; threshold 1), "
+        f"{int((late >= 0.01).sum())} of {len(late)} arms above it; {int(df.stuck.sum())} stuck runs set aside; the "
+        f"plateau schedule decayed the learning rate in {decayed} of {len(df)} runs")
+
+
+def with_stuck(df: pd.DataFrame) -> pd.DataFrame:
+    """`stuck`: a main-grid run below its dataset's `stuck_threshold` (near chance: it never left its first plateau)."""
+    cut = {d: stuck_threshold(df, d) for d in df.dataset.unique()}
+    return df.assign(stuck=[acc < cut[d] for d, acc in zip(df.dataset, df.test_acc)])
 
 
 def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
     R, out = rules(SLUG), []
+    df = with_stuck(df)
 
     def finding(support, against, evidence, runs, n_runs, cells=()):
         ok, why = converged(runs)
@@ -54,8 +71,9 @@ def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
     else:
         out.append(not_run(R["C2"], "this budget has fewer than two CIFAR-10 sparsities with α runs"))
 
+    trained = dir_m[~dir_m.stuck]  # C3 fits the runs that trained; the stuck ones are a rate, reported apart
     quad = {s: regression_term(np.column_stack([np.ones(len(g)), g.entropy, g.entropy ** 2]), g.test_acc.to_numpy(), 2)
-            for s, g in dir_m.groupby("sparsity") if g.alpha.nunique() >= 3}
+            for s, g in trained.groupby("sparsity") if g.alpha.nunique() >= 3}
     if len(quad) >= 2:
         lo, hi = min(quad), max(quad)
         diff = contrast(quad[lo], quad[hi])
@@ -63,7 +81,9 @@ def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
             quad[lo].significant() < 0 and diff.significant() < 0,
             diff.significant() > 0 or quad[lo].significant() > 0,
             "; ".join(f"s = {s:g}: quadratic term {q}" for s, q in quad.items())
-            + f"; q(s = {lo:g}) − q(s = {hi:g}) = {diff}", dir_m[dir_m.sparsity.isin([lo, hi])],
+            + f"; q(s = {lo:g}) − q(s = {hi:g}) = {diff}; fitted on the {len(trained[trained.sparsity.isin([lo, hi])])} "
+              f"runs that are not stuck ({int(dir_m[dir_m.sparsity.isin([lo, hi])].stuck.sum())} stuck runs set aside)",
+            dir_m[dir_m.sparsity.isin([lo, hi])],
             int(dir_m[dir_m.sparsity.isin([lo, hi])].groupby(["sparsity", "alpha"]).size().min()))))
     else:
         out.append(not_run(R["C3"], "needs at least 3 α values at 2 sparsities"))
@@ -101,6 +121,25 @@ def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
             f"difference {diff}", arms, int(arms.groupby(["label", "sparsity"]).size().min()))))
     else:
         out.append(not_run(R["C5"], "needs two sparsities"))
+
+    ctrl = {}
+    for s_, g in d.groupby("sparsity"):
+        mod, uni, perm = (acc_by_seed(g, hash="neighborhood", radius=0), acc_by_seed(g, hash="uniform"),
+                          acc_by_seed(g, hash="permuted_modulus"))
+        for name, other in (("modulus", mod), ("uniform", uni)):
+            a, b = paired_by_seed(perm, other)
+            ctrl.setdefault(name, []).extend(np.subtract(a, b))
+    if all(len(v) >= 2 for v in ctrl.values()) and len(ctrl) == 2:
+        vs_mod, vs_uni = one_sample(ctrl["modulus"]), one_sample(ctrl["uniform"])
+        same = equivalence(vs_uni, CONTROL_MARGIN)
+        bad = holm([vs_mod.p_above(), vs_uni.p_outside(CONTROL_MARGIN)])
+        arms = d[d.hash.isin(["uniform", "permuted_modulus"]) | ((d.hash == "neighborhood") & (d.radius == 0))]
+        out.append(judge(R["C7"], finding(
+            vs_mod.p_below() < ALPHA and same.equivalent, any(p < ALPHA for p in bad),
+            f"MNIST, paired over sparsities and seeds: permuted modulus − modulus {vs_mod}; permuted modulus − uniform "
+            f"{same}", arms, int(arms.groupby(["label", "sparsity"]).size().min()))))
+    else:
+        out.append(not_run(R["C7"], "needs paired modulus, uniform and permuted-modulus runs"))
 
     worst = max(checks.values())
     out.append(judge(R["C6"], Finding(worst < 1e-5, worst >= 1e-5,

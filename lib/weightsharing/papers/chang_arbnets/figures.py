@@ -79,7 +79,8 @@ def figure4(df: pd.DataFrame):
         ax.set_xscale("symlog", linthresh=1)
         ticks = sorted(nb.r.unique())
         ax.set_xticks(ticks, [("∞" if t == inf else f"{t:g}") for t in ticks])
-        ax.plot([], [], marker="D", color="grey", linestyle="none", label="permuted modulus")
-        ax.set(title=f"{dataset}: determinism", xlabel="radius r (0 = modulus, ∞ = uniform)", ylabel="test accuracy")
-        ax.legend()
+        ax.plot([], [], marker="D", color="grey", linestyle="none", label="permuted modulus (at r = 0)")
+        ax.set(title=f"{dataset}: hash radius", xlabel="radius r (0 = modulus, ∞ = uniform)", ylabel="test accuracy")
+        # below the axes: inside, the legend's grey diamond sat on a data line and read as a point
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     return fig

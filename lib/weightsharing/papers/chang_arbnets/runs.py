@@ -55,7 +55,23 @@ class Budget:
     e4b: tuple[Hash, ...]                   # CIFAR with the literal n = 997 at s = 0.1, 1 seed
     batch_size: int = 128
     lr: float = 0.1
+    # Confirmatory seeds, trained after the claims that judge them were frozen: the arms those claims compare,
+    # (dataset, hash, sparsities), at a longer cap per dataset (the exploratory caps left runs still rising)
+    confirm_seeds: tuple[int, ...] = ()
+    confirm_epochs: tuple[tuple[str, int], ...] = ()
+    confirm_arms: tuple[tuple[str, Hash, tuple[float, ...]], ...] = ()
 
+
+# The claims' arms. MNIST: C1 the extreme α at every sparsity, C3 every α at the extreme sparsities, C4, C5 and C7
+# modulus, uniform and the permuted modulus at every sparsity. CIFAR-10: C2 the extreme α and C4 modulus and uniform,
+# at both sparsities.
+CPU_ALPHAS, CPU_SPARSITIES = (1e-3, 1e-2, 1e-1, 1, 100), (0.1, 0.5, 0.9)
+MODULUS, UNIFORM = Hash("neighborhood", radius=0), Hash("uniform")
+CPU_CONFIRM = (tuple(("mnist", Hash("dirichlet", alpha=a), CPU_SPARSITIES if a in (1e-3, 100) else (0.1, 0.9))
+                     for a in CPU_ALPHAS)
+               + tuple(("mnist", h, CPU_SPARSITIES) for h in (MODULUS, UNIFORM, Hash("permuted_modulus")))
+               + tuple(("cifar10", h, (0.1, 0.9)) for h in (Hash("dirichlet", alpha=1e-2), Hash("dirichlet", alpha=100),
+                                                             MODULUS, UNIFORM)))
 
 BUDGETS = {
     "smoke": Budget(
@@ -63,13 +79,15 @@ BUDGETS = {
                    radii=(0, 10), seeds=1, epochs=1),
         cifar10=Grid(width=64, depth=2, train=1000, test=500, table_size=997, sparsities=(0.5,), alphas=(), radii=(0,),
                      seeds=1, epochs=1),
-        e4_sparsities=(0.5,), e4b=()),
+        e4_sparsities=(0.5,), e4b=(), confirm_seeds=(1,), confirm_epochs=(("mnist", 2), ("cifar10", 2)),
+        confirm_arms=(("mnist", Hash("uniform"), (0.5,)), ("mnist", Hash("neighborhood", radius=0), (0.5,)))),
     "cpu": Budget(
         mnist=Grid(width=200, depth=2, train=60_000, test=10_000, table_size=997, sparsities=(0.1, 0.5, 0.9),
                    alphas=(1e-3, 1e-2, 1e-1, 1, 100), radii=(0, 10, 100), seeds=5, epochs=10, dense=True),
         cifar10=Grid(width=512, depth=5, train=10_000, test=10_000, table_size=10_007, sparsities=(0.1, 0.9),
                      alphas=(1e-2, 1, 100), radii=(0, 100), seeds=3, epochs=8),
-        e4_sparsities=(0.1, 0.9), e4b=(Hash("uniform"), Hash("dirichlet", alpha=1.0))),
+        e4_sparsities=(0.1, 0.9), e4b=(Hash("uniform"), Hash("dirichlet", alpha=1.0)),
+        confirm_seeds=(10, 11, 12), confirm_epochs=(("mnist", 20), ("cifar10", 40)), confirm_arms=CPU_CONFIRM),
     "paper": Budget(
         mnist=Grid(width=200, depth=2, train=60_000, test=10_000, table_size=997, sparsities=(0, 0.1, 0.5, 0.9, 0.99),
                    alphas=(1e-3, 1e-2, 1e-1, 1, 10, 100), radii=(0, 1, 3, 10, 30, 100, 300), seeds=5, epochs=100,
@@ -109,6 +127,11 @@ def plan(budget: Budget) -> list[Run]:
             for s in g.sparsities:
                 for h in g.hashes():
                     runs.append(Run("E2-E3", dataset, h, s, g.table_size, seed, g))
+    caps = dict(budget.confirm_epochs)
+    for seed in budget.confirm_seeds:
+        for dataset, h, sparsities in budget.confirm_arms:
+            longer = replace(getattr(budget, dataset), epochs=caps[dataset])
+            runs += [Run("E2-E3", dataset, h, s, longer.table_size, seed, longer, PRECISION[dataset]) for s in sparsities]
     for s in budget.e4_sparsities:
         runs.append(Run("E4", "mnist", Hash("modulus"), s, 1000, 0, budget.mnist))
     for h in budget.e4b:
@@ -193,7 +216,8 @@ def sweep_units(budget: Budget, store: Store, *, device: str = "cpu") -> list[di
     tensors = data.Latest()
 
     def train_one(run):
-        return train_run(run, tensors((run.dataset, run.grid), lambda: load_flat(run.dataset, run.grid)), budget, device)
+        return train_run(run, tensors((run.dataset, run.grid.train, run.grid.test), lambda: load_flat(run.dataset, run.grid)),
+                         budget, device)
 
     return sweep(store, plan(budget), key=lambda run: run.key(budget), run=train_one, describe=describe)
 
@@ -203,6 +227,7 @@ def run_all(budget: Budget, store: Store, *, device: str = "cpu") -> pd.DataFram
     return pd.DataFrame([{"experiment": run.experiment, "dataset": run.dataset, "hash": run.hash.kind,
                           "label": run.hash.label, "alpha": run.hash.alpha, "radius": run.hash.radius,
                           "sparsity": run.sparsity, "table_size": run.table_size, "seed": run.seed,
+                          "epochs_cap": run.grid.epochs, "confirmatory": run.seed in budget.confirm_seeds,
                           "test_acc": rec["test_acc"], "final_train_acc": rec["train_acc"][-1], "entropy": rec["entropy"],
                           "epochs_run": rec["epochs_run"], "lr_decays": len(rec["decayed_after_epochs"]),
                           "min_distinct_rows": min((l["distinct_rows"] for l in rec["layers"]), default=None),
