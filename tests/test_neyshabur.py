@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+import pandas as pd
 from torch import nn
 
 from weightsharing.layers import LocallyConnected2d
@@ -160,9 +161,27 @@ def test_units_stored_before_the_ladder_keep_their_keys():
     assert key["epochs"] == 12 and key["train"] is None
 
 
+def test_the_confirmatory_rung_is_fresh_seeds_at_one_longer_length_in_one_precision():
+    """Every arm the frozen claims compare, at the confirmatory rung only, on both CIFAR subsets where they are asked
+    for; each unit's key names its precision, and the width control scales lambda_2 alone."""
+    b = R.BUDGETS["cpu"]
+    conf = [r for r in R.plan(b, ("cifar10", "cifar100")) if r.seed in b.ladder.confirm_seeds]
+    assert conf and {r.epochs for r in conf} == {b.ladder.confirm_length} and b.ladder.confirm_length > max(b.ladder.lengths)
+    assert {r.precision for r in conf} == {R.PRECISION} and not set(b.ladder.confirm_seeds) & set(range(b.ladder.seeds))
+    names = {(r.dataset, L.arm_name(pd.Series({**r.__dict__, "beta": float("nan") if r.beta is None else r.beta})))
+             for r in conf}
+    assert {("cifar10", a) for a in (*L.ARMS, *L.TOP_ONLY, L.WIDTH_ARM, *L.ARCHITECTURES)} <= names
+    assert {("cifar100", a) for a in ("SGD", "S-LOCAL SGD", *L.ARCHITECTURES)} <= names
+    width = next(r for r in conf if r.lam2_scale != 1.0)
+    plain = R.lambdas(R.Run("L", "cifar10", "S-FC", beta=50.0), b, 960)
+    scaled = R.lambdas(width, b, 960)
+    assert scaled["lam1"] == plain["lam1"] and scaled["lam2"] == pytest.approx(plain["lam2"] * R.WIDTH_SCALE)
+    assert "lam2_scale" in width.key(b) and "lam2_scale" not in R.Run("L", "cifar10", "S-FC", beta=50.0).key(b)
+
+
 def test_ladder_units_train_on_their_own_subset_length_and_augmentation():
     b = R.BUDGETS["cpu"]
-    runs = [r for r in R.plan(b, ("cifar10",)) if r.experiment == "L"]
+    runs = [r for r in R.plan(b, ("cifar10",)) if r.experiment == "L" and r.seed not in b.ladder.confirm_seeds]
     assert len(runs) == len(L.ARMS) * len(b.ladder.lengths) * b.ladder.seeds + b.ladder.seeds + 1
     assert len({str(r.key(b)) for r in runs}) == len(runs)
     top = max(b.ladder.lengths)

@@ -12,6 +12,8 @@ from .models import dense_counts
 
 ARMS = ("SGD", "plain SGD", "β-lasso (paper λ)", "β-lasso (matched λ)")  # every rung
 TOP_ONLY = ("S-LOCAL SGD", "SGD (crops)")                                 # the top rung only
+WIDTH_ARM = "β-lasso (matched λ, width-scaled λ₂)"                         # the confirmatory rung only
+ARCHITECTURES = ("S-CONV SGD", "3-FC SGD")                                # the confirmatory rung, N1a, N1b, A1
 # each arm's short name in the glue keys of the chapter (lad_<key>_test, ...)
 GLUE_KEYS = {"SGD": "sgd", "plain SGD": "plain", "β-lasso (paper λ)": "paper", "β-lasso (matched λ)": "matched",
              "S-LOCAL SGD": "local", "SGD (crops)": "crops"}
@@ -19,18 +21,20 @@ FIT = 0.95  # the regime check: SGD's median clean training accuracy at the top 
 
 
 def arm_name(r) -> str:
-    if r.model == "S-LOCAL":
-        return "S-LOCAL SGD"
+    if r.model != "S-FC":
+        return f"{r.model} SGD"
     if r.augment == "crop_flip":
         return "SGD (crops)"
     if pd.isna(r.beta):
         return "plain SGD" if r.plain_sgd else "SGD"
+    if r.lam2_scale != 1.0:
+        return WIDTH_ARM
     return "β-lasso (paper λ)" if r.paper_lambda else "β-lasso (matched λ)"
 
 
-def frame(df: pd.DataFrame) -> pd.DataFrame:
-    """The ladder's runs, one row each, with their arm."""
-    d = df[df.experiment == "L"]
+def frame(df: pd.DataFrame, dataset: str | None = "cifar10") -> pd.DataFrame:
+    """The ladder's runs on `dataset` (None: every dataset), one row each, with their arm."""
+    d = df[(df.experiment == "L") & ((df.dataset == dataset) if dataset else True)]
     return d.assign(arm=[arm_name(r) for r in d.itertuples()], epochs=d.epochs.astype(int))
 
 
@@ -55,14 +59,23 @@ def at_top(lad: pd.DataFrame, arm: str) -> pd.DataFrame:
 
 
 def regime(lad: pd.DataFrame, arms: tuple[str, ...] = ("SGD",)) -> tuple[bool, str]:
-    """Each of `arms` fits its training data at the top rung (median clean training accuracy >= 95 %)."""
-    runs = {arm: at_top(lad, arm) for arm in arms}
-    if not all(len(r) for r in runs.values()):
-        return False, "the ladder's top rung lacks " + ", ".join(a for a, r in runs.items() if not len(r))
-    med = {arm: float(r.clean_train_acc.median()) for arm, r in runs.items()}
+    """Each of `arms` fits its training data at the top rung (median clean training accuracy >= 95 %), on every
+    dataset `lad` holds."""
+    runs = {(d, arm): at_top(lad[lad.dataset == d], arm) for d in sorted(lad.dataset.unique()) for arm in arms}
+    if not runs or not all(len(r) for r in runs.values()):
+        return False, "the ladder's top rung lacks " + (", ".join(f"{d} {a}" for (d, a), r in runs.items() if not len(r))
+                                                       or "every arm")
+    med = {k: float(r.clean_train_acc.median()) for k, r in runs.items()}
+    several = lad.dataset.nunique() > 1
     return all(m >= FIT for m in med.values()), (
         f"median training accuracy at the ladder's top rung ({top(lad)} epochs, un-augmented images): "
-        + ", ".join(f"{arm} S-FC {100 * m:.1f} %" for arm, m in med.items()) + f" (threshold {100 * FIT:.0f} %)")
+        + ", ".join(f"{d + ' ' if several else ''}{_shown(arm)} {100 * m:.1f} %" for (d, arm), m in med.items())
+        + f" (threshold {100 * FIT:.0f} %)")
+
+
+def _shown(arm: str) -> str:
+    """An arm as the regime line names it: the S-FC arms with their model, the others as they are."""
+    return arm if arm in TOP_ONLY + ARCHITECTURES else f"{arm} S-FC"
 
 
 def gap_trend(lad: pd.DataFrame, arm: str, *, metric: str = "test_acc") -> Comparison:

@@ -41,6 +41,10 @@ class Ladder:
     lengths: tuple[int, ...] = (3, 12, 48)
     seeds: int = 3
     augment: str = "flip"
+    # Confirmatory seeds, trained after the claims that judge them were frozen, at one longer rung (its k is a quarter
+    # of the 48-epoch rung's): every ladder arm, and the arms N1a, N1b and A1 compare, on CIFAR-10 and CIFAR-100
+    confirm_seeds: tuple[int, ...] = ()
+    confirm_length: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,11 @@ class Budget:
 
 BUDGETS = {
     "smoke": Budget(alpha=2, epochs=(("cifar10", 2),), train=2048, test=1000, e5_models=("S-FC",),
-                    ladder=Ladder(train=256, lengths=(1, 2), seeds=1)),
+                    ladder=Ladder(train=256, lengths=(1, 2), seeds=1, confirm_seeds=(1,), confirm_length=3)),
     # CIFAR-100 runs 5 epochs (10 before issue 16): three seeds of every setting fit the 60 minutes that way. E4 (the
     # paper's lambda in a short run) moved into the ladder in issue 17, where SGD fits its data.
     "cpu": Budget(alpha=8, epochs=(("cifar10", 12), ("cifar100", 5), ("svhn", 12)),
-                  e5_models=("S-FC", "S-CONV"), seeds=3, ladder=Ladder()),
+                  e5_models=("S-FC", "S-CONV"), seeds=3, ladder=Ladder(confirm_seeds=(10, 11, 12), confirm_length=192)),
     # the ladder's top rung is the paper's own length, 4000 epochs (Table 2), on the training set less the hold-out;
     # flips without crops, as at `cpu`, so that the rungs compare with the `cpu` ladder
     "paper": Budget(alpha=150, epochs=(("cifar10", 400), ("cifar100", 400), ("svhn", 400)), holdout=5000,
@@ -102,6 +106,7 @@ class Run:
     permuted: bool = False
     seed: int = 0
     plain_sgd: bool = False               # SGD without momentum and weight decay (the optimizer beta-lasso wraps)
+    lam2_scale: float = 1.0               # lambda of layers 2-3 times this (the width control: see WIDTH_SCALE)
     epochs: int | None = None             # the ladder: this run's length and augmentation (None: the budget's)
     augment: str | None = None
     precision: str = "fp32"               # every unit trained so far; the chapter's confirmatory seeds take PRECISION
@@ -111,7 +116,8 @@ class Run:
         crops = " (crops)" if self.augment == "crop_flip" and self.experiment == "L" else ""
         if self.beta is None:
             return f"{self.model} {'plain SGD' if self.plain_sgd else 'SGD'}{crops}"
-        return f"{self.model} β-lasso β = {self.beta:g}" + (" (paper λ)" if self.paper_lambda else "")
+        return (f"{self.model} β-lasso β = {self.beta:g}" + (" (paper λ)" if self.paper_lambda else "")
+                + (f" (λ₂ × {self.lam2_scale:.2f})" if self.lam2_scale != 1.0 else ""))
 
     def budget(self, budget: Budget) -> Budget:
         """The budget this run trains under: the ladder's subset, length and augmentation for its rungs."""
@@ -128,6 +134,8 @@ class Run:
         mine = {k: v for k, v in asdict(self).items() if k not in ("experiment", "epochs", "augment", "precision")}
         if not self.plain_sgd:
             mine.pop("plain_sgd")  # the keys of units stored before the field existed
+        if self.lam2_scale == 1.0:
+            mine.pop("lam2_scale")
         return precise({"rev": REVISION, **mine, **b}, self.precision)
 
 
@@ -145,7 +153,7 @@ def plan(budget: Budget, datasets: tuple[str, ...]) -> list[Run]:
             beta = 50.0 if model == "S-FC" else None
             runs += [Run("E5", "cifar10", model, beta=beta, permuted=p, seed=s) for p in (False, True) for s in seeds]
         if budget.ladder is not None:
-            runs += ladder_runs(budget.ladder, match_lambda=budget.match_lambda)
+            runs += ladder_runs(budget.ladder, match_lambda=budget.match_lambda, datasets=datasets)
     return runs
 
 
@@ -153,7 +161,7 @@ LADDER_ARMS = {"SGD": {}, "plain SGD": {"plain_sgd": True}, "β-lasso (paper λ)
                "β-lasso (matched λ)": {"beta": 50.0}}
 
 
-def ladder_runs(ladder: Ladder, *, match_lambda: bool = True) -> list[Run]:
+def ladder_runs(ladder: Ladder, *, match_lambda: bool = True, datasets: tuple[str, ...] = ("cifar10",)) -> list[Run]:
     """Every arm at every rung and seed; at the top rung also S-LOCAL (for N3) and SGD with crops (one seed: how far
     crops keep an FC net from fitting). Without budget matching the paper's lambda is the only one: no second arm."""
     top, seeds = max(ladder.lengths), range(ladder.seeds)
@@ -161,7 +169,32 @@ def ladder_runs(ladder: Ladder, *, match_lambda: bool = True) -> list[Run]:
     runs = [Run("L", "cifar10", "S-FC", seed=s, epochs=e, augment=ladder.augment, **arm)
             for arm in arms for e in ladder.lengths for s in seeds]
     runs += [Run("L", "cifar10", "S-LOCAL", seed=s, epochs=top, augment=ladder.augment) for s in seeds]
-    return runs + [Run("L", "cifar10", "S-FC", seed=0, epochs=top, augment="crop_flip")]
+    runs += [Run("L", "cifar10", "S-FC", seed=0, epochs=top, augment="crop_flip")]
+    return runs + confirm_runs(ladder, arms, datasets)
+
+
+# Layer 2's initial weight bound is 1/sqrt(fan-in), and its fan-in grows with the width alpha: at the paper's alpha the
+# same accumulated shrink removes this many times more of layer 2 than at ours (layer 1's fan-in does not depend on
+# alpha). The width control scales lambda_2 by it.
+WIDTH_SCALE = math.sqrt(150 / 8)
+
+
+def confirm_runs(ladder: Ladder, arms: list[dict], datasets: tuple[str, ...]) -> list[Run]:
+    """The confirmatory rung: every ladder arm, S-LOCAL and one crops seed on CIFAR-10; S-CONV, S-LOCAL, S-FC and
+    3-FC with SGD on CIFAR-10 and CIFAR-100 (N1a, N1b, A1); β-lasso with the width-scaled lambda_2 (N5's control)."""
+    if not ladder.confirm_seeds:
+        return []
+    e, aug, seeds = ladder.confirm_length, ladder.augment, ladder.confirm_seeds
+
+    def run(dataset, model, seed, **kw):
+        return Run("L", dataset, model, seed=seed, epochs=e, augment=kw.pop("augment", aug), precision=PRECISION, **kw)
+
+    runs = [run("cifar10", "S-FC", s, **arm) for arm in arms for s in seeds]
+    runs += [run("cifar10", "S-FC", s, beta=50.0, lam2_scale=WIDTH_SCALE) for s in seeds]
+    both = [d for d in ("cifar10", "cifar100") if d in datasets]
+    runs += [run(d, m, s) for d in both for m in ("S-LOCAL", "S-CONV", "3-FC") for s in seeds]
+    runs += [run("cifar100", "S-FC", s) for s in seeds if "cifar100" in datasets]
+    return runs + [run("cifar10", "S-FC", seeds[0], augment="crop_flip")]
 
 
 def available(datasets: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -258,7 +291,8 @@ def lambdas(run: Run, budget: Budget, steps: int) -> dict:
     """The (lambda1, lambda2, beta) a beta-lasso run uses, and the factor k that budget matching applied."""
     lr_sum = budget.lr * 0.5 * steps + budget.lr * 0.5  # sum of the cosine schedule over `steps` steps
     k = PAPER_LR_SUM / lr_sum if budget.match_lambda and not run.paper_lambda else 1.0
-    return {"k": k, "lam1": budget.lam1 * k, "lam2": budget.lam2 * k, "beta": run.beta / k, "lr_sum": lr_sum}
+    return {"k": k, "lam1": budget.lam1 * k, "lam2": budget.lam2 * k * run.lam2_scale, "beta": run.beta / k,
+            "lr_sum": lr_sum}
 
 
 def optimizer(model: Shallow, run: Run, budget: Budget, steps: int) -> tuple[torch.optim.Optimizer, dict]:
@@ -356,6 +390,7 @@ def frame(runs: list[Run], records: list[dict]) -> pd.DataFrame:
         loc, null = rec.get("locality", {}), rec.get("locality_null", {})
         rows.append({"experiment": run.experiment, "dataset": run.dataset, "model": run.model, "label": run.label,
                      "epochs": run.epochs or rec["key"]["epochs"], "plain_sgd": run.plain_sgd,
+                     "lam2_scale": run.lam2_scale,
                      "augment": rec["key"]["augment"], "clean_train_acc": rec.get("clean_train_acc"),
                      "ell_excess": null.get("excess"), "ell_live": null.get("live"),
                      "optimizer": "SGD" if run.beta is None else "β-lasso", "beta": run.beta,
