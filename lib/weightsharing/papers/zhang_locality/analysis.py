@@ -113,37 +113,45 @@ def fig1_table(tree: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def weightnet_reversal(tree: pd.DataFrame) -> dict:
-    """WeightNet at the two largest sizes, ε = 0: median test MSE and unexplained training signal, and the worst trial's
-    (the paper's schedule gives n = 4096 fewer epochs but more optimizer steps than n = 2048)."""
+def weightnet_largest(tree: pd.DataFrame) -> dict:
+    """WeightNet at the two largest sizes, ε = 0, over every trial: median test MSE, a Welch t test of log10 test MSE
+    between them, and the median and worst unexplained training signal at the larger (the paper's schedule gives it
+    fewer epochs but more optimizer steps)."""
     from .claims import unexplained
     sub = iid(tree)
     sub = sub[(sub.model == "WeightNet") & (sub.noise == 0)].assign(unfit=lambda d: unexplained(d))
     sizes = sorted(sub.n_train.unique())[-2:]
     if len(sizes) < 2:
-        return {k: float("nan") for k in ("mse_small", "mse_big", "unfit_small", "unfit_big", "unfit_worst")} | {
-            "n_small": "-", "n_big": "-"}
+        return {k: "not run" for k in ("n_small", "n_big", "mse_small", "mse_big", "test", "reading", "unfit_big",
+                                       "unfit_worst", "trials_big")}
     small, big = (sub[sub.n_train == n] for n in sizes)
+    c = welch(np.log10(big.test_mse), np.log10(small.test_mse))
+    reading = ("no significant change" if c.p >= 0.05 else "significantly higher at the larger size"
+               if c.diff > 0 else "significantly lower at the larger size")
     return {"n_small": int(sizes[0]), "n_big": int(sizes[1]), "mse_small": small.test_mse.median(),
-            "mse_big": big.test_mse.median(), "unfit_small": small.unfit.median(), "unfit_big": big.unfit.median(),
+            "mse_big": big.test_mse.median(), "test": str(c), "reading": reading, "unfit_big": big.unfit.median(),
             "unfit_worst": big.unfit.max(), "trials_big": len(big)}
 
 
 def extended_table(tree: pd.DataFrame, extended: pd.DataFrame) -> pd.DataFrame:
     """The longer-schedule control against the same trials (same θ, data and init) at the paper's schedule: per
-    (model, n, ε), the median share of the training signal left unexplained and the mean test MSE under each."""
+    (model, n, ε), the median share of the training signal left unexplained and the mean test MSE under each, in how
+    many trials the longer schedule lowered the test MSE, and LocalNet's mean test MSE on the same trials."""
     from .claims import unexplained
     if not len(extended):
         return pd.DataFrame()
     keys = ["model", "n_train", "noise", "trial"]
     paper = iid(tree)[keys + ["train_mse", "test_mse", "test_nmse"]]
     both = extended.merge(paper, on=keys, suffixes=("_long", ""))
+    local = iid(tree)[iid(tree).model == "LocalNet"][["n_train", "noise", "trial", "test_mse"]]
+    both = both.merge(local.rename(columns={"test_mse": "local_mse"}), on=["n_train", "noise", "trial"])
     long = both.assign(train_mse=both.train_mse_long, test_mse=both.test_mse_long, test_nmse=both.test_nmse_long)
-    out = both.assign(unfit=unexplained(both), unfit_long=unexplained(long)).groupby(["model", "n_train", "noise"])
+    out = both.assign(unfit=unexplained(both), unfit_long=unexplained(long),
+                      fell=both.test_mse_long < both.test_mse).groupby(["model", "n_train", "noise"])
     return pd.DataFrame({"epochs": out.epochs.first(), "trials": out.size(),
                          "unexplained, paper schedule": out.unfit.median(), "unexplained, longer": out.unfit_long.median(),
-                         "test MSE, paper schedule": out.test_mse.mean(), "test MSE, longer": out.test_mse_long.mean()}
-                        ).reset_index()
+                         "test MSE, paper schedule": out.test_mse.mean(), "test MSE, longer": out.test_mse_long.mean(),
+                         "trials it fell": out.fell.sum(), "LocalNet test MSE": out.local_mse.mean()}).reset_index()
 
 
 def fig2_metrics(extras: dict, n_values=(512, 4096)) -> pd.DataFrame:
@@ -199,6 +207,18 @@ def table2(images: pd.DataFrame) -> pd.DataFrame:
                      "paper_clean": paper[0] if paper else None, "paper_fgsm": paper[1] if paper else None,
                      "paper": (paper[1] - paper[0]) / paper[0] if paper else None})
     return pd.DataFrame(rows)
+
+
+def robustness_by_size(t2: pd.DataFrame, dataset: str = "cifar10") -> dict:
+    """Z9b's reading beside Table 2: each model's relative FGSM change at the two FGSM sizes, ours and the paper's."""
+    sub = t2[(t2.dataset == dataset) & t2.model.isin(["WeightNet", "LocalNet"])]
+    if sub.per_class.nunique() < 2:
+        return {f"{m}_{w}": "not run" for m in ("local", "weight") for w in ("small", "full", "paper_small", "paper_full")}
+    get = sub.set_index(["model", "per_class"])
+    return {"local_small": get.ours["LocalNet", 1000], "local_full": get.ours["LocalNet", "full"],
+            "local_paper_small": get.paper["LocalNet", 1000], "local_paper_full": get.paper["LocalNet", "full"],
+            "weight_small": get.ours["WeightNet", 1000], "weight_full": get.ours["WeightNet", "full"],
+            "weight_paper_small": get.paper["WeightNet", 1000], "weight_paper_full": get.paper["WeightNet", "full"]}
 
 
 def text_protocol_table(images: pd.DataFrame) -> pd.DataFrame:
