@@ -75,13 +75,14 @@ def confirmatory_table(df: pd.DataFrame) -> pd.DataFrame:
     conf = main[main.confirmatory]
     if not len(conf):
         return pd.DataFrame()
-    arms = set(zip(conf.label, conf.sparsity))
-    main = main[[a in arms for a in zip(main.label, main.sparsity)]]
-    cut = stuck_threshold(df, "mnist")
+    arms = set(zip(conf.dataset, conf.label, conf.sparsity))
+    main = main[[a in arms for a in zip(main.dataset, main.label, main.sparsity)]]
     rows = []
-    for (label, s, phase), g in main.groupby(["label", "sparsity", "confirmatory"]):
+    for (dataset, label, s, phase), g in main.groupby(["dataset", "label", "sparsity", "confirmatory"]):
+        cut = stuck_threshold(df, dataset)
         trained = g[g.test_acc >= cut]
-        rows.append({"setting": label, "sparsity": s, "phase": "confirmatory" if phase else "exploratory",
+        rows.append({"dataset": dataset, "setting": label, "sparsity": s,
+                     "phase": "confirmatory" if phase else "exploratory",
                      "epochs cap": int(g.epochs_cap.iloc[0]), "runs": len(g), "stuck": int((g.test_acc < cut).sum()),
                      "test accuracy": g.test_acc.mean(),
                      "late change, worst trained run (points)": 100 * trained.late_change.max() if len(trained) else None})
