@@ -107,7 +107,7 @@ class Chapter:
         from IPython.display import display
 
         self.note_if_smoke()
-        display(tables.show(pd.DataFrame(budget_rows(self.budget), columns=[f"budget {self.budget_name!r}", "value"])))
+        display(tables.show(pd.DataFrame(budget_rows(self.budget), columns=[f"budget: {self.budget_name}", "value"])))
         shown = {"git_sha": "commit", "torch_version": "torch", "python": "python", "device": "device",
                  "threads": "threads", "started_at": "started (UTC)"}
         display(tables.show(pd.DataFrame([{v: self.prov[k] for k, v in shown.items()}])))

@@ -136,7 +136,8 @@ def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
         arms = d[d.hash.isin(["uniform", "permuted_modulus"]) | ((d.hash == "neighborhood") & (d.radius == 0))]
         out.append(judge(R["C7"], finding(
             vs_mod.p_below() < ALPHA and same.equivalent, any(p < ALPHA for p in bad),
-            f"MNIST, paired over sparsities and seeds: permuted modulus − modulus {vs_mod}; permuted modulus − uniform "
+            f"MNIST, paired over sparsities and seeds: permuted modulus − modulus {vs_mod} (one-sided p = "
+            f"{vs_mod.p_below():.2g}); permuted modulus − uniform "
             f"{same}", arms, int(arms.groupby(["label", "sparsity"]).size().min()))))
     else:
         out.append(not_run(R["C7"], "needs paired modulus, uniform and permuted-modulus runs"))

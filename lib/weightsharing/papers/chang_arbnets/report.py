@@ -7,7 +7,7 @@ from ...context import RunContext
 from ...results import Results
 from .analysis import (alpha_effect, confirmatory_table, control_reading, duplicated_neurons, e4_reading, e4b_reading, ladder_rows,
                        radius_effect, stuck_rates, statements)
-from .claims import verdicts
+from .claims import verdicts, with_stuck
 from .figures import figure1, figure2, figure3, figure4
 from .models import arbnet_checks
 from .runs import SLUG, run_all
@@ -27,6 +27,9 @@ def run(ctx: RunContext) -> Results:
     res.glue("runs_explore", int(schedule.size().get(False, 0)))
     res.glue("decayed_confirm", int(schedule.lr_decays.apply(lambda x: (x > 0).sum()).get(True, 0)))
     res.glue("runs_confirm", int(schedule.size().get(True, 0)))
+    conf = with_stuck(everything[(everything.experiment == "E2-E3") & everything.confirmatory])
+    trained = conf[~conf.stuck].groupby("dataset")
+    res.glue("decayed_trained", "; ".join(f"{d}: {int((g.lr_decays > 0).sum())} of {len(g)}" for d, g in trained) or "none")
     main = df[df.experiment == "E2-E3"]
     res.table("settings_wide", main.groupby(["dataset", "sparsity", "label"]).test_acc.agg(["mean", "std", "count"])
               .unstack("sparsity"))

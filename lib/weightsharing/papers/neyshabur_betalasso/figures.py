@@ -110,7 +110,7 @@ def ladder_figure(lad: pd.DataFrame, *, alpha: int):
     """The epoch ladder: per arm, mean ± std over seeds at each rung of test accuracy, training accuracy (clean
     images), layer-1 non-zero share and the locality excess over the shuffle null; S-LOCAL and SGD with crops (top
     rung only) as single markers."""
-    from .ladder import ARMS, TOP_ONLY
+    from .ladder import ARCHITECTURES, ARMS, TOP_ONLY, WIDTH_ARM
 
     dense1 = dense_counts(alpha, 10)[0]
     d = lad.assign(test=100 * lad.test_acc, train=100 * lad.clean_train_acc, share1=100 * lad.nnz1 / dense1,
@@ -118,10 +118,12 @@ def ladder_figure(lad: pd.DataFrame, *, alpha: int):
     panels = (("test", "test accuracy (%)"), ("train", "training accuracy (%)"),
               ("share1", "layer-1 non-zeros (% of dense)"), ("excess", "ℓ − shuffled ℓ"))
     fig, axes = plotting.panels(4, width=4.4, height=2.9, sharey=False, cols=2)
-    colors = dict(zip((*ARMS, *TOP_ONLY), plotting.series_colors(len(ARMS) + len(TOP_ONLY))))
-    markers = dict(zip((*ARMS, *TOP_ONLY), "osD^vP"))
+    single = (*TOP_ONLY, WIDTH_ARM, *ARCHITECTURES)  # the top rung only: markers without a line
+    shown = [a for a in (*ARMS, *single) if (d.arm == a).any()]
+    colors = dict(zip(shown, plotting.series_colors(len(shown))))
+    markers = dict(zip(shown, "osD^vPX*h"))
     for ax, (col, label) in zip(axes, panels):
-        for arm in (*ARMS, *TOP_ONLY):
+        for arm in shown:
             g = d[d.arm == arm].groupby("epochs")[col]
             if not len(g):
                 continue

@@ -7,6 +7,7 @@ from ...context import RunContext
 from ...planning import ASSUMED_GPU
 from ...results import Results
 from . import analysis as A, claims as C, figures as Fig, ladder as L, runs as R
+from .models import dense_counts
 
 
 def run(ctx: RunContext) -> Results:
@@ -95,7 +96,9 @@ def setup(res: Results, ctx: RunContext) -> tuple[tuple[str, ...], dict[str, str
     res.glue_all({"k_min": min(k_matched), "k_max": max(k_matched), "gpu_name": gpu, "n_seeds": b.seeds})
     if b.ladder is not None:
         res.glue_all({"ladder_train": b.ladder.train, "ladder_rungs": ", ".join(map(str, b.ladder.lengths)),
-                      "ladder_seeds": b.ladder.seeds})
+                      "ladder_seeds": b.ladder.seeds, "conf_len": b.ladder.confirm_length or "none",
+                      "conf_seeds": ", ".join(map(str, b.ladder.confirm_seeds)) or "none",
+                      "width_scale": R.WIDTH_SCALE})
     return datasets, missing
 
 
@@ -108,3 +111,10 @@ def ladder(res: Results, lad: pd.DataFrame, alpha: int) -> None:
     trends = res.table("ladder_trends", L.trends(lad), {"p": "{:.2g}", "df": "{:.1f}"}, decimals=2, save=True)
     res.glue_all(L.headline(lad, trends))
     res.glue("lad_regime", "passes" if L.regime(lad)[0] else "fails")
+    width, matched = L.at_top(lad, L.WIDTH_ARM), L.at_top(lad, "β-lasso (matched λ)")
+    dense = dense_counts(alpha, 10)
+    have = bool(len(width) and len(matched))
+    res.glue_all({"lad_width_share2": 100 * (width.nnz2 / dense[1]).mean() if have else float("nan"),
+                  "lad_matched_share2": 100 * (matched.nnz2 / dense[1]).mean() if have else float("nan"),
+                  "lad_width_test": 100 * width.test_acc.mean() if have else float("nan"),
+                  "lad_width_train": 100 * width.clean_train_acc.mean() if have else float("nan")})
