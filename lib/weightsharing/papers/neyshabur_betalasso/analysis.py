@@ -264,8 +264,7 @@ def locality_headline(loc: pd.DataFrame) -> dict:
     lb, ls = c["S-FC β-lasso β = 50"], c["S-FC SGD"]
     if not (np.isfinite(lb) and np.isfinite(ls)):
         return {}
-    reading = ("local (ℓ ≥ 0.5 and ≥ 3× SGD)" if lb >= 0.5 and lb >= 3 * ls else
-               "more local than SGD's but short of the rule's 0.5" if lb >= 1.5 * ls else "no more local than SGD's")
+    reading = "more local than SGD's by this median" if lb > ls else "no more local than SGD's by this median"
     return {"loc_b50": lb, "loc_sgd": ls, "loc_ratio": lb / ls, "loc_reading": reading}
 
 

@@ -49,6 +49,13 @@ def run(ctx: RunContext) -> Results:
     res.glue_all(A.locality_headline(loc))
 
     ladder(res, lad, b.alpha)
+    every = L.frame(df, None)
+    for d in ("cifar10", "cifar100"):
+        sub = every[every.dataset == d]
+        arms = {a: L.at_top(sub, a) for a in ("S-CONV SGD", "S-LOCAL SGD", "SGD", "3-FC SGD")} if len(sub) else {}
+        res.glue(f"lad_arch_{d}", ", ".join(f"{a.replace(' SGD', '') if a != 'SGD' else 'S-FC'} "
+                                           f"{100 * r.test_acc.mean():.1f} %" for a, r in arms.items() if len(r))
+                 or "not run")
     lam_tab = res.table("lambda", A.lambda_table(lad, b.alpha) if len(lad) else pd.DataFrame(),
                         {"k": "{:.1f}", "lam1": "{:.2e}", "beta_eff": "{:.3g}", "shrink": "{:.4f}", "nnz1": "{:,.0f}",
                          "share1": "{:.3%}", "train_acc": "{:.4f}", "test_acc": "{:.4f}"},
@@ -109,7 +116,7 @@ def ladder(res: Results, lad: pd.DataFrame, alpha: int) -> None:
         res.table("ladder_trends", pd.DataFrame(), empty="the epoch ladder is not in this budget", save=True)
         return
     trends = res.table("ladder_trends", L.trends(lad), {"p": "{:.2g}", "df": "{:.1f}"}, decimals=2, save=True)
-    res.glue_all(L.headline(lad, trends))
+    res.glue_all(L.headline(lad, trends, alpha))
     res.glue("lad_regime", "passes" if L.regime(lad)[0] else "fails")
     width, matched = L.at_top(lad, L.WIDTH_ARM), L.at_top(lad, "β-lasso (matched λ)")
     dense = dense_counts(alpha, 10)
