@@ -5,8 +5,8 @@ import pandas as pd
 
 from ...context import RunContext
 from ...results import Results
-from .analysis import (alpha_effect, confirmatory_table, control_reading, duplicated_neurons, e4_reading, e4b_reading, ladder_rows,
-                       radius_effect, stuck_rates, statements)
+from .analysis import (alpha_effect, confirmatory_table, control_reading, duplicated_neurons, e4_reading, e4b_reading,
+                       ladder_rows, radius_effect, stuck_rates, statements)
 from .claims import verdicts, with_stuck
 from .figures import figure1, figure2, figure3, figure4
 from .models import arbnet_checks

@@ -1,7 +1,6 @@
 """The claims Z1-Z9 by the rules of papers/claims/zhang_locality.yml: the regime checks, the verdicts, and their
 fragility over trials."""
 from __future__ import annotations
-import math
 import numpy as np
 import pandas as pd
 from ...metrics import ALPHA, equivalence, holm, one_sample, welch

@@ -5,16 +5,17 @@ import pandas as pd
 
 from ... import data
 from ...context import RunContext
+from ...metrics import one_sample
 from ...results import Results
-from .analysis import (extended_table, robustness_by_size, weightnet_largest, fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows, offset_reading,
-                       stuck_rates, table1, table2, text_protocol_table)
+from .analysis import (extended_table, fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows,
+                       offset_reading, robustness_by_size, stuck_rates, table1, table2, text_protocol_table,
+                       weightnet_largest)
 from .claims import UNFIT, unexplained, verdicts
 from .figures import figure1, figure2, figure3, figure_fgsm_samples
-from ...metrics import one_sample
 from .models import DATASETS, FULL, TREE_MODELS
+from .runs import CONFIRM_FIRST, SLUG, run_extended, run_images, run_tree
 
 CODE_FULL_BATCH = 8  # the code's batch at full data (lr 1e-3); our lr there scales from the text's batch 4
-from .runs import CONFIRM_FIRST, SLUG, run_extended, run_images, run_tree
 
 
 def run(ctx: RunContext) -> Results:
@@ -44,29 +45,7 @@ def run(ctx: RunContext) -> Results:
                     {"noise": "{:g}", "unexplained, paper schedule": "{:.3f}", "unexplained, longer": "{:.3f}",
                      "test MSE, paper schedule": "{:.3f}", "test MSE, longer": "{:.3f}"},
                     empty="the longer-schedule control is not in this budget", save=True)
-    if len(ext):
-        res.glue("ext_unfit_fixed", int((ext["unexplained, longer"] <= 0.1).sum()))
-        res.glue("ext_unfit_before", int((ext["unexplained, paper schedule"] > 0.1).sum()))
-        res.glue("ext_cells", len(ext))
-        ratio = ext["test MSE, longer"] / ext["test MSE, paper schedule"]
-        res.glue("ext_mse_ratio_min", ratio.min())
-        res.glue("ext_mse_ratio_max", ratio.max())
-        res.glue("ext_fell", int(ext["trials it fell"].sum()))
-        res.glue("ext_trial_cells", int(ext.trials.sum()))
-        behind = int((ext["test MSE, longer"] > ext["LocalNet test MSE"]).sum())
-        res.glue("ext_behind", behind)
-        fits = bool((ext["unexplained, longer"] <= UNFIT).all())
-        res.glue("ext_reading", (
-            "WeightNet fits its training data and still generalises worse than LocalNet in every cell, so at these n "
-            "Z1's ordering is not an artefact of the paper's schedule: its deficit there is one of generalisation, as "
-            "the paper says, though in single trials the longer schedule can also find a far better solution."
-            if fits and behind == len(ext) else
-            "The control does not settle whether WeightNet's deficit at these n is optimisation or generalisation: it "
-            "either does not fit in every cell or no longer trails LocalNet everywhere."))
-    else:
-        res.glue_all({k: "not run" for k in ("ext_unfit_fixed", "ext_unfit_before", "ext_cells", "ext_mse_ratio_min",
-                                             "ext_mse_ratio_max", "ext_reading", "ext_fell", "ext_trial_cells",
-                                             "ext_behind")})
+    res.glue_all(extended_reading(ext))
 
     sizes = [n for n in (512, 4096) if n in b.tree_sizes] or list(b.tree_sizes)
     res.figure("figure2", figure2(extras, sizes))
@@ -99,28 +78,8 @@ def run(ctx: RunContext) -> Results:
     res.glue("image_trials_min", int(arms.min()))
     res.glue("image_trials_max", int(arms.max()))
     fig3 = res.table("fig3", image_table(images), save=True)
-    gap = (fig3.ours - fig3.paper).abs()
-    full = fig3.per_class == "full"
-    for name, rows in (("full", full), ("below_full", ~full)):
-        if not (rows & gap.notna()).any():
-            res.glue_all({f"fig3_gap_{name}": float("nan"), f"fig3_gap_{name}_arm": "not run"})
-            continue
-        worst = gap[rows].idxmax()
-        res.glue(f"fig3_gap_{name}", gap[worst])
-        res.glue(f"fig3_gap_{name}_arm", f"{fig3.dataset[worst]} {fig3.model[worst]} at k = {fig3.per_class[worst]}")
-    e4_ours = [(k, e, bs, lr) for k, e, bs, lr in zip(b.image_sizes, b.image_epochs, b.image_batches, b.image_lrs)
-               if k == 100]
-    if e4_ours and b.text_protocol_trials:
-        _, epochs, batch, lr = e4_ours[0]
-        ours_steps, text_steps = epochs * 1000 // batch, 10 * 1000 // 4  # 1000 images either way
-        res.glue("e4_steps_ours", ours_steps)
-        res.glue("e4_steps_text", text_steps)
-        res.glue("e4_lr_ratio", lr / 1e-3)
-        res.glue("e4_epoch_ratio", epochs / 10)
-        res.glue("e4_lr_steps_ratio", lr * ours_steps / (1e-3 * text_steps))
-    else:
-        res.glue_all({k: "not run" for k in ("e4_steps_ours", "e4_steps_text", "e4_lr_ratio", "e4_epoch_ratio",
-                                             "e4_lr_steps_ratio")})
+    res.glue_all(fig3_gaps(fig3))
+    res.glue_all(e4_schedules(b))
     full_lr = dict(zip(b.image_sizes, zip(b.image_batches, b.image_lrs))).get(FULL)
     res.glue("full_lr_over_code", full_lr[1] / (1e-3 * full_lr[0] / CODE_FULL_BATCH) if full_lr else float("nan"))
     res.figure("figure3", figure3(images))
@@ -171,3 +130,50 @@ def run(ctx: RunContext) -> Results:
     res.ladder = ladder_rows(res.saved)
     return res
 
+
+def extended_reading(ext: pd.DataFrame) -> dict:
+    """Glue for the longer-schedule control: how many cells fit before and after, how the test MSE moved, and whether
+    WeightNet still trails LocalNet on the same trials."""
+    keys = ("ext_unfit_fixed", "ext_unfit_before", "ext_cells", "ext_mse_ratio_min", "ext_mse_ratio_max",
+            "ext_reading", "ext_fell", "ext_trial_cells", "ext_behind")
+    if not len(ext):
+        return dict.fromkeys(keys, "not run")
+    ratio = ext["test MSE, longer"] / ext["test MSE, paper schedule"]
+    behind = int((ext["test MSE, longer"] > ext["LocalNet test MSE"]).sum())
+    fits = bool((ext["unexplained, longer"] <= UNFIT).all())
+    return {"ext_unfit_fixed": int((ext["unexplained, longer"] <= UNFIT).sum()),
+            "ext_unfit_before": int((ext["unexplained, paper schedule"] > UNFIT).sum()), "ext_cells": len(ext),
+            "ext_mse_ratio_min": ratio.min(), "ext_mse_ratio_max": ratio.max(),
+            "ext_fell": int(ext["trials it fell"].sum()), "ext_trial_cells": int(ext.trials.sum()),
+            "ext_behind": behind, "ext_reading": (
+                "WeightNet fits its training data and still generalises worse than LocalNet in every cell, so at "
+                "these n Z1's ordering is not an artefact of the paper's schedule: its deficit there is one of "
+                "generalisation, as the paper says, though in single trials the longer schedule can also find a far "
+                "better solution." if fits and behind == len(ext) else
+                "The control does not settle whether WeightNet's deficit at these n is optimisation or "
+                "generalisation: it either does not fit in every cell or no longer trails LocalNet everywhere.")}
+
+
+def fig3_gaps(fig3: pd.DataFrame) -> dict:
+    """The largest |ours − paper| of Fig. 3 at full data and below it, with the arm."""
+    gap, full, out = (fig3.ours - fig3.paper).abs(), fig3.per_class == "full", {}
+    for name, rows in (("full", full), ("below_full", ~full)):
+        if not (rows & gap.notna()).any():
+            out |= {f"fig3_gap_{name}": float("nan"), f"fig3_gap_{name}_arm": "not run"}
+            continue
+        worst = gap[rows].idxmax()
+        out |= {f"fig3_gap_{name}": gap[worst],
+                f"fig3_gap_{name}_arm": f"{fig3.dataset[worst]} {fig3.model[worst]} at k = {fig3.per_class[worst]}"}
+    return out
+
+
+def e4_schedules(b) -> dict:
+    """E4's two protocols at 100 per class (1000 images either way): optimizer steps and the ratios of epochs, learning
+    rate and learning rate x steps, ours over the text's (batch 4, lr 1e-3, 10 epochs)."""
+    ours = [(e, bs, lr) for k, e, bs, lr in zip(b.image_sizes, b.image_epochs, b.image_batches, b.image_lrs) if k == 100]
+    keys = ("e4_steps_ours", "e4_steps_text", "e4_lr_ratio", "e4_epoch_ratio", "e4_lr_steps_ratio")
+    if not ours or not b.text_protocol_trials:
+        return dict.fromkeys(keys, "not run")
+    epochs, batch, lr = ours[0]
+    ours_steps, text_steps = epochs * 1000 // batch, 10 * 1000 // 4
+    return dict(zip(keys, (ours_steps, text_steps, lr / 1e-3, epochs / 10, lr * ours_steps / (1e-3 * text_steps))))
