@@ -95,10 +95,12 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
         out.append(judge(R["R2"], cfinding(
             ratio.p_above() < ALPHA and share0.p_below() < ALPHA, any(p < ALPHA for p in holm([ratio.p_below(), share0.p_above()])),
             f"converged start, C1 / C0 cosine distance at their last common FCN step: {times} (geometric mean; log "
-            f"ratio − log 5 {ratio}); C0 second-half share − 0.25 {share0}")))
+            f"ratio − log 5 {ratio}; one-sided p below 5× {ratio.p_below():.2g}); C0 second-half share − 0.25 "
+            f"{share0} (one-sided p below {share0.p_below():.2g})")))
         out.append(judge(R["R3"], cfinding(
             ratio.p_above() < ALPHA and share1.p_above() < ALPHA, any(p < ALPHA for p in holm([ratio.p_below(), share1.p_below()])),
-            f"converged start, C1 / C0: {times} (log ratio − log 5 {ratio}); C1 second-half share − 0.25 {share1}")))
+            f"converged start, C1 / C0: {times} (log ratio − log 5 {ratio}; one-sided p above 5× {ratio.p_above():.2g}); "
+            f"C1 second-half share − 0.25 {share1} (one-sided p above {share1.p_above():.2g})")))
         nc = start.norm_change(cs).set_index(["experiment", "seed"]).log_norm_ratio
         diff = one_sample([nc["C1", s] - nc["C0", s] for s in cseeds])
         own = one_sample([nc["C1", s] for s in cseeds])

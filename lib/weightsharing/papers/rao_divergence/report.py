@@ -89,8 +89,13 @@ def run(ctx: RunContext) -> Results:
         res.glue(f"auth_{r.perturbation}", r.authors_fcn_minus_cnn)
         res.glue(f"ours_{r.perturbation}", r.ours_fcn_minus_cnn)
     t = ar.set_index("perturbation").authors_fcn_minus_cnn
-    res.glue("auth_reading", "do not show the FCN less robust to translation" if t["translate"] >= 0
-             else "show the FCN less robust to translation")
+
+    def side(x):
+        return "less robust" if x < 0 else "no less robust"
+
+    res.glue("auth_reading", f"show the FCN {side(t['noise'])} under noise"
+             + (" (the paper's direction)" if t["noise"] < 0 else "")
+             + f" and {side(t['translate'])} under translation, the perturbation weight sharing is about")
 
     res.claims = verdicts(by_seed, n_test=b.test, records=ctx.store.records)
 
