@@ -6,7 +6,7 @@ import pandas as pd
 from ...metrics import ALPHA, contrast, equivalence, holm, one_sample, regression_term
 from ...verdicts import Finding, Origin, finished, judge, judged, not_run, rules
 from .analysis import (acc_by_seed, alpha_effect, as_comparison, main_runs, paired_by_seed, radius_effect,
-                       stuck_threshold)
+                       with_stuck)
 from .runs import SLUG
 
 CONTROL_MARGIN = 0.003  # C7's margin of "no better than uniform": a third of the modulus-over-uniform effect C4 tests
@@ -27,12 +27,6 @@ def converged(df: pd.DataFrame) -> tuple[bool, str]:
         f"{100 * late.max():.2f} points ({worst[0]} {worst[1]} s = {worst[2]:g}; threshold 1), "
         f"{int((late >= 0.01).sum())} of {len(late)} arms above it; {int(df.stuck.sum())} stuck runs set aside; the "
         f"plateau schedule decayed the learning rate in {decayed} of {len(df)} runs")
-
-
-def with_stuck(df: pd.DataFrame) -> pd.DataFrame:
-    """`stuck`: a main-grid run below its dataset's `stuck_threshold` (near chance: it never left its first plateau)."""
-    cut = {d: stuck_threshold(df, d) for d in df.dataset.unique()}
-    return df.assign(stuck=[acc < cut[d] for d, acc in zip(df.dataset, df.test_acc)])
 
 
 def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
@@ -150,11 +144,10 @@ def claims(df: pd.DataFrame, checks: dict[str, float]) -> list[dict]:
 
 def verdicts(df: pd.DataFrame, checks: dict[str, float], records: dict) -> list[dict]:
     """`claims` by phase, with each verdict's fragility: every E2-E3 run (one setting, one seed) left out in turn."""
-    main = df[df.experiment == "E2-E3"]
-    cut = {d: stuck_threshold(df, d) for d in main.dataset.unique()}
+    main = with_stuck(df[df.experiment == "E2-E3"])
 
     def describe(i):
-        stuck = " (a stuck run)" if main.test_acc[i] < cut[main.dataset[i]] else ""
+        stuck = " (a stuck run)" if main.stuck[i] else ""
         return f"{main.dataset[i]} {main.label[i]} s = {main.sparsity[i]:g} seed {main.seed[i]}{stuck}"
 
     return judged(SLUG, lambda runs: claims(df.drop(index=list(runs)) if runs else df, checks), main.index,

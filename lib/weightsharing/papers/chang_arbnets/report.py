@@ -6,8 +6,8 @@ import pandas as pd
 from ...context import RunContext
 from ...results import Results
 from .analysis import (alpha_effect, confirmatory_table, control_reading, duplicated_neurons, e4_reading, e4b_reading,
-                       ladder_rows, radius_effect, stuck_rates, statements)
-from .claims import verdicts, with_stuck
+                       ladder_rows, radius_effect, stuck_rates, statements, with_stuck)
+from .claims import verdicts
 from .figures import figure1, figure2, figure3, figure4
 from .models import arbnet_checks
 from .runs import SLUG, run_all
@@ -23,10 +23,9 @@ def run(ctx: RunContext) -> Results:
     res.table("confirmatory", confirmatory_table(everything), {"sparsity": "{:g}"}, decimals=4,
               empty="no confirmatory seeds in this budget", save=True)
     schedule = everything[everything.experiment == "E2-E3"].groupby("confirmatory")
-    res.glue("decayed_explore", int(schedule.lr_decays.apply(lambda x: (x > 0).sum()).get(False, 0)))
-    res.glue("runs_explore", int(schedule.size().get(False, 0)))
-    res.glue("decayed_confirm", int(schedule.lr_decays.apply(lambda x: (x > 0).sum()).get(True, 0)))
-    res.glue("runs_confirm", int(schedule.size().get(True, 0)))
+    decayed, runs = schedule.lr_decays.apply(lambda x: (x > 0).sum()), schedule.size()
+    res.glue_all({"decayed_explore": int(decayed.get(False, 0)), "runs_explore": int(runs.get(False, 0)),
+                  "decayed_confirm": int(decayed.get(True, 0)), "runs_confirm": int(runs.get(True, 0))})
     conf = with_stuck(everything[(everything.experiment == "E2-E3") & everything.confirmatory])
     trained = conf[~conf.stuck].groupby("dataset")
     res.glue("decayed_trained", "; ".join(f"{d}: {int((g.lr_decays > 0).sum())} of {len(g)}" for d, g in trained) or "none")

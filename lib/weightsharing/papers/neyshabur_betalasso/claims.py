@@ -2,6 +2,7 @@
 and their fragility over runs."""
 from __future__ import annotations
 import math
+from functools import partial
 import numpy as np
 import pandas as pd
 from ...metrics import ALPHA, equivalence, holm, linear_contrast, one_sample, welch
@@ -23,6 +24,13 @@ def sgd_fits(df: pd.DataFrame) -> tuple[bool, str]:
                                        + ", ".join(f"{d} {100 * v:.1f} %" for d, v in med.items()) + " (threshold 95 %)")
 
 
+def on_arms(support, against, evidence, arms, cells=(), *, check: tuple[bool, str]) -> Finding:
+    """A finding over the compared arms (each a frame of runs) under the regime `check` (passed, why): the fewest runs
+    in any arm, and the finish times of all of them."""
+    return Finding(support, against, evidence, min((len(a) for a in arms), default=0), *check, tuple(cells),
+                   finished(*(a.finished_at for a in arms)))
+
+
 def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
     """N1-N7, A1 and A2 by the rules of papers/claims/neyshabur_betalasso.yml."""
     R, t1 = rules(SLUG), e1(df)
@@ -36,10 +44,7 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
     def acc(d, model, training="SGD"):
         return arm(d, model, training).test_acc.to_numpy()
 
-    def finding(support, against, evidence, arms, cells=()):
-        n_runs = min((len(a) for a in arms), default=0)
-        return Finding(support, against, evidence, n_runs, regime, regime_why, tuple(cells),
-                       finished(*(a.finished_at for a in arms)))
+    finding = partial(on_arms, check=(regime, regime_why))
 
     def have(d, *rows):
         return all(len(arm(d, *r)) for r in rows)
@@ -50,9 +55,7 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
             for d in sorted(every.dataset.unique(), key=DATASETS.index)}
     arch_check = ladder.regime(every, ("SGD",)) if len(every) else (False, "the epoch ladder is not in this budget")
 
-    def afinding(support, against, evidence, arms, cells=()):
-        return Finding(support, against, evidence, min((len(a) for a in arms), default=0), *arch_check, tuple(cells),
-                       finished(*(a.finished_at for a in arms)))
+    afinding = partial(on_arms, check=arch_check)
 
     def top_acc(d, a):
         return tops[d][a].test_acc.to_numpy()
@@ -88,11 +91,6 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
 
     # N2, N3, A2 on the ladder's top rung, where SGD fits its data
     lad = ladder.frame(df)
-    lregime, lregime_why = ladder.regime(lad)
-
-    def lfinding(support, against, evidence, arms, check=(lregime, lregime_why)):
-        return Finding(support, against, evidence, min((len(a) for a in arms), default=0), *check, (),
-                       finished(*(a.finished_at for a in arms)))
 
     top = {a: ladder.at_top(lad, a) for a in (*ladder.ARMS, *ladder.TOP_ONLY, ladder.WIDTH_ARM)} if len(lad) else {}
     where = f"ladder top rung ({ladder.top(lad)} epochs)" if len(lad) else ""
@@ -104,10 +102,10 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
         b, sgd = top.get(name, ()), top.get(base, ())
         if len(b) and len(sgd):
             c = welch(b.test_acc, sgd.test_acc)
-            out.append(judge(R[cid], lfinding(c.significant() > 0, c.significant() < 0,
+            out.append(judge(R[cid], on_arms(c.significant() > 0, c.significant() < 0,
                                               f"{where}: {name} − {base} = {c.points()}; layer 1 "
                                               f"{100 * b.nnz1.mean() / dense_counts(alpha, 10)[0]:.2f} % non-zero",
-                                              [b, sgd], ladder.regime(lad, (base, name)))))
+                                              [b, sgd], check=ladder.regime(lad, (base, name)))))
         else:
             out.append(not_run(R[cid], "the epoch ladder is not in this budget"))
     b, sgd, local = (top.get(a, ()) for a in ("β-lasso (matched λ)", "SGD", "S-LOCAL SGD"))
@@ -116,10 +114,10 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
         c = linear_contrast(groups, {"b50": 1, "sgd": -0.5, "local": -0.5})
         gap = local.test_acc.mean() - sgd.test_acc.mean()
         closed = (b.test_acc.mean() - sgd.test_acc.mean()) / gap if gap else float("nan")
-        out.append(judge(R["N3"], lfinding(c.significant() > 0, c.significant() < 0,
+        out.append(judge(R["N3"], on_arms(c.significant() > 0, c.significant() < 0,
                                               f"{where}: β50 closes {100 * closed:.0f} % of the {100 * gap:.2f}-point "
                                               f"SGD S-FC → S-LOCAL gap; β50 − midpoint = {c.points()}", [b, sgd, local],
-                                              ladder.regime(lad, ("SGD", "β-lasso (matched λ)", "S-LOCAL SGD")))))
+                                              check=ladder.regime(lad, ("SGD", "β-lasso (matched λ)", "S-LOCAL SGD")))))
     else:
         out.append(not_run(R["N3"], "the epoch ladder is not in this budget"))
 
@@ -140,11 +138,7 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
                f"budget matching scales λ by k = {ks.min():.0f}-{ks.max():.0f} in the compared β-lasso runs (needs k = 1: "
                f"β' = β / k falls below the learning rate and β = 1 degenerates to plain ℓ1)" if len(ks) else "no β-lasso runs")
 
-    def kfinding(support, against, evidence, arms, cells=()):
-        return Finding(support, against, evidence, min((len(a) for a in arms), default=0), *k_check, tuple(cells),
-                       finished(*(a.finished_at for a in arms)))
-
-    out.append(_family(R["N4"], tests, ev, arms, cells, kfinding))
+    out.append(_family(R["N4"], tests, ev, arms, cells, partial(on_arms, check=k_check)))
 
     # N5 (with A3) on the ladder's top rung
     b = top.get("β-lasso (matched λ)", ())
@@ -156,12 +150,12 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
              "layer 2 below 25 %": one_sample(share2, 0.25), "layer 3 above 50 %": one_sample(share3, 0.5)}
         right = [c.p_below() if "below" in k else c.p_above() for k, c in t.items()]
         wrong = holm(c.p_above() if "below" in k else c.p_below() for k, c in t.items())
-        out.append(judge(R["N5"], lfinding(
+        out.append(judge(R["N5"], on_arms(
             all(p < ALPHA for p in right), any(p < ALPHA for p in wrong),
             f"{where}: layer 1 {b.nnz1.mean():,.0f} (S-CONV {ref['S-CONV']:,}, S-LOCAL {ref['S-LOCAL']:,}), layer 2 "
             f"{100 * share2.mean():.1f} % of dense, layer 3 {100 * share3.mean():.1f} % ({len(b)} seeds)"
             + _width_control(top.get(ladder.WIDTH_ARM, ()), dense), [b],
-            ladder.regime(lad, ("SGD", "β-lasso (matched λ)")))))
+            check=ladder.regime(lad, ("SGD", "β-lasso (matched λ)")))))
     else:
         out.append(not_run(R["N5"], "the epoch ladder is not in this budget"))
 
@@ -170,12 +164,12 @@ def claims(df: pd.DataFrame, *, alpha: int, **_) -> list[dict]:
     if len(b) and len(sgd) and b.ell_excess.notna().all() and sgd.ell_excess.notna().all():
         level = one_sample(b.ell_excess, 0.0)
         diff = welch(b.ell_excess, sgd.ell_excess)
-        out.append(judge(R["N6"], lfinding(
+        out.append(judge(R["N6"], on_arms(
             level.p_above() < ALPHA and diff.p_above() < ALPHA, diff.p_below() < ALPHA,
             f"{where}: mean excess of ℓ over its shuffle null per live filter: β-lasso {b.ell_excess.mean():.3f} "
             f"({b.ell_live.mean():,.0f} live filters), SGD {sgd.ell_excess.mean():.3f}; β-lasso − 0: {level}; "
             f"β-lasso − SGD: {diff}; the earlier bar {NULL_MARGIN} (no anchor in the paper): β-lasso − {NULL_MARGIN} "
-            f"{one_sample(b.ell_excess, NULL_MARGIN)}", [b, sgd], ladder.regime(lad, ("SGD", "β-lasso (matched λ)")))))
+            f"{one_sample(b.ell_excess, NULL_MARGIN)}", [b, sgd], check=ladder.regime(lad, ("SGD", "β-lasso (matched λ)")))))
     else:
         out.append(not_run(R["N6"], "the epoch ladder is not in this budget"))
 

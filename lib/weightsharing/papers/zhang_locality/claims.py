@@ -5,19 +5,12 @@ import numpy as np
 import pandas as pd
 from ...metrics import ALPHA, equivalence, holm, one_sample, welch
 from ...verdicts import Finding, Origin, finished, judge, judged, not_run, rules
-from .analysis import fig1_table, fig2_metrics, iid, stuck_rates
+from .analysis import fig1_table, fig2_metrics, iid, paper_fig3, stuck_rates, unexplained
 from .models import FULL, LOCALITY, TREE_MODELS
 from .runs import SLUG
 
 
 UNFIT = 0.1  # a net fits its training data when it leaves at most this share of the signal's variance unexplained
-
-
-def unexplained(tree: pd.DataFrame) -> pd.Series:
-    """Per row: training MSE above the noise floor ε², as a share of the true function's variance on that trial's θ
-    (test MSE / test NMSE). The θ draws scale f by up to 500x in variance, so an absolute threshold on the training
-    MSE fails well-fitted nets on large-θ trials and passes poorly fitted ones on small-θ trials."""
-    return (tree.train_mse - tree.noise ** 2) / (tree.test_mse / tree.test_nmse)
 
 
 def tree_regime(tree: pd.DataFrame, models, sizes, noises) -> tuple[bool, str]:
@@ -44,14 +37,12 @@ def image_regime(images: pd.DataFrame) -> tuple[bool, str]:
     """Every compared arm's mean test accuracy lies within FIDELITY of the paper's digitized Fig. 3 value at that
     size: our cheaper schedule (larger batches, scaled learning rate) lands where the paper's protocol did, under-fit
     CIFAR-10 included."""
-    from .analysis import PAPER_FIG3, PAPER_FIG3_SIZES
     arms = images.groupby(["dataset", "per_class", "model"]).clean_acc.mean()
     gaps = {}
     for (dataset, k, model), ours in arms.items():
-        paper = PAPER_FIG3[dataset][model]
-        value = paper[-2] if k == FULL else paper[PAPER_FIG3_SIZES.index(k)] if k in PAPER_FIG3_SIZES else None
-        if value is not None:
-            gaps[dataset, k, model] = ours - value
+        paper = paper_fig3(dataset, model, k)
+        if paper is not None:
+            gaps[dataset, k, model] = ours - paper
     if not gaps:
         return False, "no compared arm has a paper value"
     worst = max(gaps, key=lambda a: abs(gaps[a]))

@@ -9,8 +9,8 @@ from ...metrics import one_sample
 from ...results import Results
 from .analysis import (extended_table, fig1_table, fig2_metrics, fig2_summary, iid, image_table, ladder_rows,
                        offset_reading, robustness_by_size, stuck_rates, table1, table2, text_protocol_table,
-                       weightnet_largest)
-from .claims import UNFIT, unexplained, verdicts
+                       unexplained, weightnet_largest)
+from .claims import UNFIT, verdicts
 from .figures import figure1, figure2, figure3, figure_fgsm_samples
 from .models import DATASETS, FULL, TREE_MODELS
 from .runs import CONFIRM_FIRST, SLUG, run_extended, run_images, run_tree

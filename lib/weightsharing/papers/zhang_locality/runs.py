@@ -32,6 +32,9 @@ DATA = ("mnist", "cifar10")  # the datasets a run needs, checked before it start
 # outside this trainer). Its rounding differs from oneDNN's backward, so it must come with a gradient test against
 # autograd and a revision bump, and pays only once new WeightNet units are planned.
 PRECISION = "fp32"
+# The tree nets whose first layer the chapter reads (Fig. 2, Z4); a unit of the others stores no layer 1 (FCNet's
+# alone was 4 MB of runs.jsonl that nothing read)
+FIRST_LAYER_READ = ("WeightNet", "LocalNet")
 
 
 def train_tree(kind: str, n_train: int, trials: int, epochs: int, settings: tuple[TreeSetting, ...],
@@ -228,34 +231,34 @@ BUDGETS = {
 
 # ============================================================================================== running
 
+def tree_unit(budget: Budget, model: str, n: int, trials: int, epochs: int, first_trial: int = 0) -> dict:
+    """One tree unit's key: `trials` trials from `first_trial` and every noise setting of the budget, stacked. Only a
+    confirmatory unit's key names its first trial, so the exploratory keys stay what they were."""
+    return {"rev": TREE_REVISION, "experiment": "tree", "model": model, "n_train": n, "trials": trials,
+            **({"first_trial": first_trial} if first_trial else {}), "epochs": epochs,
+            "settings": [[s.noise, s.constant] for s in budget.tree_settings]}
+
+
 def tree_units(budget: Budget) -> list[dict]:
-    """One unit per (model, training size) and phase: its trials and noise settings trained stacked. A confirmatory
-    unit's key names its first trial; an exploratory one's does not, so the stored keys stay what they were."""
-    settings = [[s.noise, s.constant] for s in budget.tree_settings]
-    units = [{"rev": TREE_REVISION, "experiment": "tree", "model": m, "n_train": n, "trials": t, "epochs": e,
-              "settings": settings}
-             for n, t, e in zip(budget.tree_sizes, budget.tree_trials, budget.tree_epochs) for m in TREE_MODELS]
+    """One unit per (model, training size) and phase."""
     more = {(m, n): t for m, n, t in budget.tree_confirm_more}
-    for n, t, e in zip(budget.tree_sizes, budget.tree_confirm, budget.tree_epochs):
-        for m in TREE_MODELS:
-            units.append({"rev": TREE_REVISION, "experiment": "tree", "model": m, "n_train": n,
-                          "trials": max(t, more.get((m, n), 0)), "first_trial": CONFIRM_FIRST, "epochs": e,
-                          "settings": settings})
-    return units
+    return ([tree_unit(budget, m, n, t, e)
+             for n, t, e in zip(budget.tree_sizes, budget.tree_trials, budget.tree_epochs) for m in TREE_MODELS]
+            + [tree_unit(budget, m, n, max(t, more.get((m, n), 0)), e, CONFIRM_FIRST)
+               for n, t, e in zip(budget.tree_sizes, budget.tree_confirm, budget.tree_epochs) for m in TREE_MODELS])
 
 
 def extended_units(budget: Budget) -> list[dict]:
     """The longer-schedule control's units (exploratory trials 0..t-1 of the paper's draws, factor x the epochs)."""
     epochs = dict(zip(budget.tree_sizes, budget.tree_epochs))
-    settings = [[s.noise, s.constant] for s in budget.tree_settings]
-    return [{"rev": TREE_REVISION, "experiment": "tree", "model": m, "n_train": n, "trials": t,
-             "epochs": f * epochs[n], "settings": settings} for m, n, f, t in budget.tree_extended]
+    return [tree_unit(budget, m, n, t, f * epochs[n]) for m, n, f, t in budget.tree_extended]
 
 
 def train_tree_unit(key: dict) -> dict:
     settings = tuple(TreeSetting(noise, constant) for noise, constant in key["settings"])
-    return train_tree(key["model"], key["n_train"], key["trials"], key["epochs"], settings,
-                      first_trial=key.get("first_trial", 0))
+    record = train_tree(key["model"], key["n_train"], key["trials"], key["epochs"], settings,
+                        first_trial=key.get("first_trial", 0))
+    return record if key["model"] in FIRST_LAYER_READ else {**record, "layer1": {}}
 
 
 def sweep_tree(budget: Budget, store: Store) -> list[dict | None]:
