@@ -27,6 +27,15 @@ REVISION = 1
 DATA = ("cifar10",)  # the datasets a run needs, checked before it starts
 
 
+# The precision of new stages (`make bench` measures each per step): the CNN stage runs 1.63x faster in bf16, so a new
+# CNN trains in bf16; the FCN stage (1.42x) and its equal-training control (the CNN continued) stay fp32, the pair a
+# claim compares sharing one precision, until a test shows bf16 adds no divergence of its own: the FCN stage's
+# measurement is the weights themselves. The stages stored before issue 31 are fp32 throughout.
+PRECISION = {"CNN": "bf16", "FCN": "fp32", "CNN continued": "fp32"}  # new Experiments set cnn_precision from it
+# Adam stays unfused: fused Adam measured 1.17x on the FCN step and 1.06x on the CNN's, but it is another kernel with
+# other rounding, so a stored unit's rerun would no longer match its record unless its key recorded the choice.
+
+
 @dataclass(frozen=True)
 class Stage:
     epochs: int                   # the cap, or the fixed length without early stopping
@@ -40,10 +49,31 @@ class Experiment:
     cnn: Stage
     fcn: Stage
     snapshot_of: str | None = None   # Exp 3: this experiment's CNN stage, stopped at cnn.epochs
+    cnn_of: str | None = None        # a variant's FCN stage: starts from this experiment's final CNN
+    fcn_order: str = "shuffled"      # "fixed": the FCN stage walks its images in one order every epoch, as the
+                                     # authors' noise generator does (fresh noise each pass)
+    fcn_data: str = "own"            # "fresh": the FCN stage trains on as many images the CNN never saw
     leak: bool = False               # L: the code's buggy split of the official training pool
     subset: int | None = None        # C0, C1: the first `subset` images of the clean training split
     control: bool = True             # train the equal-training control (CNN continued) beside the FCN
     cnn_precision: str = "fp32"      # every stored CNN; new ones take PRECISION["CNN"]
+
+
+# The fitted start (issue 31): at the size the authors' code was measured at (3 200 training images), CNNs trained at a
+# fixed length long enough to fit their images (the regime check: clean training accuracy >= 0.95), then 30 FCN epochs
+# of 25 steps at `cpu`. F3 is Exp 3's analogue: F2's CNN cut at a quarter of its schedule (the paper: 50 of 200 epochs). The
+# variants trace the gap between the authors' code and their CSV (the FCN on fresh images; the fixed-order feed).
+FIT_TRAIN = 3_200
+
+
+def _fitted(n: int, cnn: Stage, fcn: Stage, *, controls: bool, variants: bool) -> tuple[Experiment, ...]:
+    f = lambda name, sigma, **kw: Experiment(name, sigma, kw.pop("cnn", cnn), fcn, subset=n, control=controls,
+                                              cnn_precision=PRECISION["CNN"], **kw)
+    core = (f("F0", 0.0), f("F1", 0.3))
+    if variants:  # no controls: the variants measure divergence only
+        return core + (f("F0 fresh", 0.0, cnn_of="F0", fcn_data="fresh"), f("F1 fresh", 0.3, cnn_of="F1", fcn_data="fresh"),
+                       f("F1 fixed", 0.3, cnn_of="F1", fcn_order="fixed"))
+    return core + (f("F2", 0.5), f("F3", 0.5, cnn=Stage(cnn.epochs // 4), snapshot_of="F2"))
 
 
 # The converged start (issue 17): CNNs trained to an early-stopping plateau on a subset small enough to converge on a
@@ -66,6 +96,15 @@ class Budget:
     # Spaced seeds: a run derives seed + 1 (test-time perturbations), seed + 100 (FCN stage) and seed + stage (the
     # leak's splits), so runs 0, 1000 and 2000 never share a stream.
     seeds: tuple[int, ...] = (0,)
+    # The confirmatory runs (issue 31): these seeds train `confirm_experiments` only, after the claims were frozen.
+    confirm: tuple[int, ...] = ()
+    confirm_experiments: tuple[Experiment, ...] = ()
+
+
+def per_seed(budget: Budget) -> list[Budget]:
+    """One budget per run: each exploratory seed with `experiments`, each confirmatory seed with its own set."""
+    return ([replace(budget, seed=s) for s in budget.seeds]
+            + [replace(budget, seed=s, experiments=budget.confirm_experiments) for s in budget.confirm])
 
 
 def _experiments(cnn0, fcn0, cnn1, fcn1, cnn2, fcn2, cnn3, fcn3, cnn_l, fcn_l):
@@ -76,13 +115,18 @@ def _experiments(cnn0, fcn0, cnn1, fcn1, cnn2, fcn2, cnn3, fcn3, cnn_l, fcn_l):
 BUDGETS = {
     "smoke": Budget(train=512, val=256, test=512, leak_pool=640, experiments=_experiments(
         Stage(1, 5), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1, 5), Stage(1), Stage(1), Stage(1, 5), Stage(1, 5))
-        + _converged(256, Stage(2, 1), Stage(1))),
+        + _converged(256, Stage(2, 1), Stage(1)) + _fitted(256, Stage(4), Stage(1), controls=False, variants=True),
+        confirm=(3000,), confirm_experiments=_fitted(256, Stage(4), Stage(1), controls=True, variants=False)),
     # Exp 2's CNN runs as long as Exp 1's (16 epochs, the paper: 200 against up to 500), so R6 compares the two noise
     # levels at equal training. Three seeds fit the 60 minutes at half the earlier one-seed size (10 000 / 2 000 /
     # 10 000 images and a 12 500-image leak pool).
     "cpu": Budget(train=5_000, val=1_000, test=5_000, leak_pool=6_250, experiments=_experiments(
         Stage(20, 5), Stage(12, 5), Stage(16), Stage(12, 5), Stage(16), Stage(12, 5), Stage(4), Stage(4),
-        Stage(20, 5), Stage(10, 5)) + _converged(2_500, Stage(200, 10), Stage(50)), seeds=(0, 1000, 2000)),
+        Stage(20, 5), Stage(10, 5)) + _converged(2_500, Stage(200, 10), Stage(50))
+        + _fitted(FIT_TRAIN, Stage(100), Stage(30), controls=False, variants=True), seeds=(0, 1000, 2000),
+        confirm=(3000, 4000, 5000),
+        confirm_experiments=_fitted(FIT_TRAIN, Stage(100), Stage(30), controls=True, variants=False)
+        + (Experiment("L", 0.0, Stage(20, 5), Stage(10, 5), leak=True),)),
     "paper": Budget(train=45_000, val=5_000, test=10_000, leak_pool=50_000, experiments=_experiments(
         Stage(500, 100), Stage(500, 100), Stage(200), Stage(200, 100), Stage(100), Stage(500, 100), Stage(50),
         Stage(50), Stage(500, 100), Stage(500, 100)) + _converged(2_500, Stage(500, 10), Stage(50)),
@@ -134,6 +178,17 @@ def subset(split: Split, n: int | None) -> Split:
     return split if n is None else replace(split, x_train=split.x_train[:n], y_train=split.y_train[:n])
 
 
+def fresh_images(budget: Budget, split: Split, n: int, device: str = "cpu") -> Split:
+    """`n` training images the clean split never used (the next ones in its seeded order), validation and test
+    unchanged: an FCN stage on data its CNN never saw."""
+    ds = data.load("cifar10")
+    order = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(budget.seed))
+    idx = order[budget.val + budget.train:budget.val + budget.train + n]
+    if len(idx) < n:
+        raise ValueError(f"only {len(idx)} unused training images for a fresh FCN stage of {n}: lower the budget's train")
+    return replace(split, x_train=(ds.x_train[idx].float() / 255).to(device), y_train=ds.y_train[idx].to(device))
+
+
 def correct_bits(model: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
@@ -168,20 +223,14 @@ def distances(model: Net) -> dict[str, float]:
     return out
 
 
-# The precision of new stages (`make bench` measures each per step): the CNN stage runs 1.63x faster in bf16, so a new
-# CNN trains in bf16; the FCN stage (1.42x) and its equal-training control (the CNN continued) stay fp32, the pair a
-# claim compares sharing one precision, until a test shows bf16 adds no divergence of its own: the FCN stage's
-# measurement is the weights themselves. Every stored stage is fp32.
-PRECISION = {"CNN": "bf16", "FCN": "fp32", "CNN continued": "fp32"}  # new Experiments set cnn_precision from it
-# Adam stays unfused: fused Adam measured 1.17x on the FCN step and 1.06x on the CNN's, but it is another kernel with
-# other rounding, so a stored unit's rerun would no longer match its record unless its key recorded the choice.
 
 
 def train_stage(model: Net, split: Split, stage: Stage, *, sigma: float, seed: int, batch_size: int,
-                measure=None, snapshot_at: int | None = None, log=print, precision: str = "fp32") -> dict:
+                measure=None, snapshot_at: int | None = None, log=print, precision: str = "fp32",
+                shuffle: bool = True) -> dict:
     """Adam (lr 1e-4, eps 1e-7, fresh), batch 128, noise sigma per batch, early stopping on validation accuracy with
     `stage.patience` (strict improvement, the last weights kept). `measure(model)` runs after every epoch (the
-    distances). Returns the per-epoch history, the stop and best epochs, and the state at `snapshot_at`."""
+    distances). Without `shuffle` the batches come in one fixed order every epoch. Returns the per-epoch history, the stop and best epochs, and the state at `snapshot_at`."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-7)
     g = torch.Generator().manual_seed(seed)  # batch order and noise, in that order, from one seeded stream
     state = {"best": -1.0, "best_epoch": 0, "wait": 0, "snapshot": None}
@@ -210,7 +259,7 @@ def train_stage(model: Net, split: Split, stage: Stage, *, sigma: float, seed: i
         return stage.patience is not None and state["wait"] >= stage.patience
 
     rows = fit(model, opt, loss_fn, (split.x_train, split.y_train), epochs=stage.epochs, batch_size=batch_size,
-               generator=g, evaluate=evaluate, on_epoch=on_epoch, precision=precision)
+               generator=g, evaluate=evaluate, on_epoch=on_epoch, precision=precision, shuffle=shuffle)
     for row in rows:
         row.pop("lr")
     return {"history": columns(rows), "stopped_at": len(rows), "best_epoch": state["best_epoch"],
@@ -234,8 +283,9 @@ def evaluate(model: Net, split: Split, budget: Budget, *, seed: int) -> dict:
 
 
 def parent(budget: Budget, exp: Experiment) -> Experiment:
-    """The experiment whose CNN this one's FCN starts from (itself, or Exp 2 for Exp 3)."""
-    return next(e for e in budget.experiments if e.name == exp.snapshot_of) if exp.snapshot_of else exp
+    """The experiment whose CNN this one's FCN starts from (itself, Exp 2 for Exp 3, or a variant's `cnn_of`)."""
+    name = exp.snapshot_of or exp.cnn_of
+    return next(e for e in budget.experiments if e.name == name) if name else exp
 
 
 def snapshots_wanted(budget: Budget, exp: Experiment) -> int | None:
@@ -252,8 +302,11 @@ def cnn_key(budget: Budget, exp: Experiment) -> dict:
 
 
 def fcn_key(budget: Budget, exp: Experiment) -> dict:
-    return {"rev": REVISION, "stage": "FCN", "sigma": exp.sigma, "fcn": asdict(exp.fcn), "from": cnn_key(budget, parent(budget, exp)),
-            "from_epoch": exp.cnn.epochs if exp.snapshot_of else None}
+    key = {"rev": REVISION, "stage": "FCN", "sigma": exp.sigma, "fcn": asdict(exp.fcn),
+           "from": cnn_key(budget, parent(budget, exp)), "from_epoch": exp.cnn.epochs if exp.snapshot_of else None}
+    variant = {k: v for k, v in (("fcn_order", exp.fcn_order), ("fcn_data", exp.fcn_data))
+               if v != Experiment.__dataclass_fields__[k].default}
+    return key | variant  # earlier units keep their keys
 
 
 def checkpoint_path(store, key: dict, tag: str):
@@ -313,7 +366,7 @@ def run_fcn(budget: Budget, exp: Experiment, split: Split, store, device: str, l
         return distances(m) | {"drift_l1": (w - w0).norm().item(), "norm_l1": w.norm().item()}
 
     out = train_stage(free, split, exp.fcn, sigma=exp.sigma, seed=budget.seed + 100, batch_size=budget.batch_size,
-                      measure=measure, log=log)
+                      measure=measure, log=log, shuffle=exp.fcn_order == "shuffled")
     out.pop("snapshot")
     out.update(evaluate(free, split, budget, seed=budget.seed + 1), conversion_error=conversion_error,
                distances_at_conversion=start | {"drift_l1": 0.0, "norm_l1": w0.norm().item()}, device=device)
@@ -345,7 +398,7 @@ def group(budget: Budget, exp: Experiment) -> str:
 
 def run_all(budget: Budget, store, *, device: str = "cpu") -> dict[int, dict[str, dict]]:
     """Every stage of every experiment for each seed of the budget: seed -> "experiment/stage" -> record."""
-    return {seed: run_seed(replace(budget, seed=seed), store, device=device) for seed in budget.seeds}
+    return {b.seed: run_seed(b, store, device=device) for b in per_seed(budget)}
 
 
 def run_seed(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
@@ -357,10 +410,12 @@ def run_seed(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
             continue  # another shard trains this experiment, with the CNN it starts from
         split_cnn = leaky_split(budget, 0, device) if exp.leak else subset(clean, exp.subset)
         split_fcn = leaky_split(budget, 1, device) if exp.leak else subset(clean, exp.subset)
+        if exp.fcn_data == "fresh":
+            split_fcn = fresh_images(budget, split_fcn, len(split_fcn.y_train), device)
         for stage, key, fn, split in (("CNN", cnn_key(budget, exp), run_cnn, split_cnn),
                                       ("FCN", fcn_key(budget, exp), run_fcn, split_fcn)):
-            if stage == "CNN" and exp.snapshot_of:
-                continue  # Exp 3 starts from Exp 2's CNN snapshot
+            if stage == "CNN" and (exp.snapshot_of or exp.cnn_of):
+                continue  # Exp 3 starts from Exp 2's CNN snapshot, a variant from its experiment's CNN
             done = key in store
             if not done:
                 store.log(f"seed {budget.seed} Exp {exp.name} {stage} (σ = {exp.sigma:g}):")
@@ -374,7 +429,7 @@ def run_seed(budget: Budget, store, *, device: str = "cpu") -> dict[str, dict]:
             epochs = records[f"{exp.name}/FCN"]["stopped_at"]
             key = control_key(budget, exp, epochs)
             done = key in store
-            rec = store.run(key, lambda: run_control(budget, exp, clean, store, device, store.log, epochs=epochs))
+            rec = store.run(key, lambda: run_control(budget, exp, split_fcn, store, device, store.log, epochs=epochs))
             if not done:
                 store.log(f"  Exp {exp.name} CNN continued: {epochs} epochs, test {rec['test_acc']:.4f}  "
                           f"({rec['seconds']:.0f} s)")
@@ -392,8 +447,9 @@ def train(ctx: RunContext) -> None:
 def tiny(budget: Budget) -> Budget:
     """The budget with every stage one epoch long and batch 2: the code paths of `budget`, for a step test."""
     one = lambda s: Stage(1, 1 if s.patience is not None else None)
-    return replace(budget, batch_size=2, clean_train_slice=2,
-                   experiments=tuple(replace(e, cnn=one(e.cnn), fcn=one(e.fcn)) for e in budget.experiments))
+    ones = lambda exps: tuple(replace(e, cnn=one(e.cnn), fcn=one(e.fcn)) for e in exps)
+    return replace(budget, batch_size=2, clean_train_slice=2, experiments=ones(budget.experiments),
+                   confirm_experiments=ones(budget.confirm_experiments))
 
 
 def fake_split() -> Split:
@@ -407,7 +463,7 @@ def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
     its key is known only once that FCN is stored; until then it is planned at the FCN's cap."""
     def step(exp_name: str, stage: str):
         small = tiny(budget)
-        exp = next(e for e in small.experiments if e.name == exp_name)
+        exp = next(e for e in small.experiments if e.name == exp_name)  # one seed's budget, from `per_seed`
         with tempfile.TemporaryDirectory() as tmp:
             scratch = Store(Path(tmp) / "runs.jsonl", log=lambda s: None)
             cnn_out = run_cnn(small, parent(small, exp), fake_split(), scratch, "cpu", log=lambda s: None)
@@ -417,7 +473,7 @@ def planned(budget: Budget, store: Store | None = None) -> list[Planned]:
                 return run_fcn(small, exp, fake_split(), scratch, "cpu", log=lambda s: None)["test_acc"]
             return run_control(small, exp, fake_split(), scratch, "cpu", log=lambda s: None, epochs=1)["test_acc"]
 
-    return [unit for seed in budget.seeds for unit in _planned_seed(replace(budget, seed=seed), store, step)]
+    return [unit for b in per_seed(budget) for unit in _planned_seed(b, store, step)]
 
 
 def _planned_seed(budget: Budget, store: Store | None, step) -> list[Planned]:
@@ -425,7 +481,7 @@ def _planned_seed(budget: Budget, store: Store | None, step) -> list[Planned]:
     for exp in budget.experiments:
         n = int(budget.leak_pool * 0.8) if exp.leak else exp.subset or budget.train
         evaluated = budget.val + budget.test * 5 + budget.clean_train_slice  # test set clean and under 4 perturbations
-        stages = [] if exp.snapshot_of else [("CNN", cnn_key(budget, exp), exp.cnn, cnn)]
+        stages = [] if exp.snapshot_of or exp.cnn_of else [("CNN", cnn_key(budget, exp), exp.cnn, cnn)]
         stages.append(("FCN", fcn_key(budget, exp), exp.fcn, fcn))
         if exp.control and not exp.leak:
             fcn_rec = store.records.get(canonical(fcn_key(budget, exp))) if store is not None else None
