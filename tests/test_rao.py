@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -167,3 +169,58 @@ def test_converged_start_units_train_on_their_subset_and_earlier_keys_stay():
     split = R.fake_split()
     assert len(R.subset(split, 1).y_train) == 1 and R.subset(split, None) is split
     assert not exps["C0"].control and exps["C1"].sigma == 0.3 and exps["C0"].cnn.patience is not None
+
+
+def test_fitted_start_variants_share_their_cnn_and_only_their_fcn_keys_change():
+    b = R.BUDGETS["cpu"]
+    exps = {e.name: e for e in b.experiments}
+    base, fixed, fresh = exps["F1"], exps["F1 fixed"], exps["F1 fresh"]
+    assert R.parent(b, fixed) is base and R.parent(b, fresh) is base
+    assert R.fcn_key(b, fixed)["from"] == R.fcn_key(b, base)["from"] == R.cnn_key(b, base)
+    assert R.fcn_key(b, fixed)["fcn_order"] == "fixed" and "fcn_order" not in R.fcn_key(b, base)
+    assert R.fcn_key(b, fresh)["fcn_data"] == "fresh" and "fcn_data" not in R.fcn_key(b, exps["1"])
+    assert R.cnn_key(b, base)["precision"] == R.PRECISION["CNN"] and "precision" not in R.cnn_key(b, exps["1"])
+
+
+def test_confirmatory_seeds_train_their_own_set_and_f3_starts_from_f2s_snapshot():
+    b = R.BUDGETS["cpu"]
+    runs = R.per_seed(b)
+    assert [r.seed for r in runs] == [*b.seeds, *b.confirm] and not set(b.seeds) & set(b.confirm)
+    confirm = {e.name: e for e in runs[-1].experiments}
+    assert set(confirm) == {"F0", "F1", "F2", "F3", "L"}
+    assert R.cnn_key(runs[-1], confirm["F2"])["snapshot_at"] == confirm["F3"].cnn.epochs == confirm["F2"].cnn.epochs // 4
+    assert R.fcn_key(runs[-1], confirm["F3"])["from"] == R.cnn_key(runs[-1], confirm["F2"])
+
+
+def test_fresh_images_are_none_the_clean_split_trained_or_validated_on():
+    b = R.BUDGETS["smoke"]
+    clean = R.clean_split(b)
+    fresh = R.fresh_images(b, R.subset(clean, 64), 64)
+    rows = lambda x: {hash(r.numpy().tobytes()) for r in x}
+    assert len(fresh.y_train) == 64 and fresh.x_val is clean.x_val
+    assert not rows(fresh.x_train) & (rows(clean.x_train) | rows(clean.x_val))
+    with pytest.raises(ValueError, match="lower the budget's train"):
+        R.fresh_images(replace(b, train=49_000), clean, 2_000)
+
+
+def test_the_fit_check_fails_any_cnn_below_the_threshold():
+    from weightsharing.papers.rao_divergence.claims import FIT, fitted
+
+    recs = lambda acc: {"F0/CNN": {"clean_train_acc": 0.99}, "F1/CNN": {"clean_train_acc": acc}}
+    ok, why = fitted({0: recs(FIT), 1: recs(0.999)}, ("F0", "F1"))
+    assert ok and "4 of 4" in why
+    ok, why = fitted({0: recs(FIT - 0.01), 1: recs(0.999)}, ("F0", "F1"))
+    assert not ok and "F1 seed 0" in why
+    assert not fitted({0: recs(0.99)}, ("F2",))[0]
+
+
+def test_source_table_reads_the_authors_code_and_csv_at_equal_steps():
+    from weightsharing.papers.rao_divergence import source
+
+    t = source.table({})
+    code = t[t.source == "their code, as published"].iloc[0]
+    runs = source.authors_code().query("variant == 'as published'").set_index("steps")
+    assert code.ratio_750 == pytest.approx(runs.exp1[750] / runs.exp0[750])
+    csv = t[t.source == "their CSV"].iloc[0]
+    assert csv.ratio_375 == pytest.approx(CS.authors_at([375], "1")[0] / CS.authors_at([375], "0")[0])
+    assert csv.ratio_375 > 10 * code.ratio_375  # the gap the chapter traces

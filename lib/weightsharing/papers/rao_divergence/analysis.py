@@ -10,21 +10,24 @@ from . import converged as start
 
 # Paper text: final validation accuracy (%) of the code's leaky split, CNN -> FCN
 PAPER_VAL = {"1": (95.8, 94.0), "2": (94.0, 92.6), "3": (83.85, 85.25)}
-# The FCN epochs completed at which the distance table shows the authors' logged values (read from their CSVs,
-# `converged.authors_curves`, where a row holds the value measured before its epoch).
-AUTHOR_EPOCHS = {"0": (1, 4, 9, 29, 99, 129), "1": (1, 4, 9, 19, 49, 99, 140)}
 SERIES = ("euclid_l1_r1", "euclid_l1_r4", "cos_l1_r1", "cos_l1_r4")
 AUTHOR_COLUMNS = dict(zip(SERIES, ("dist_1", "dist_4", "cos_1", "cos_4")))  # the same series in the authors' CSVs
 
 
-def stages(records: dict) -> dict[str, tuple[dict, dict]]:
-    """Experiment -> (the CNN state the FCN started from, the final FCN), Exp 3's CNN being Exp 2's snapshot."""
+PAPER_EXPERIMENTS = ("0", "1", "2", "3", "L")  # the paper's protocol at `cpu` scale (and the leak ablation)
+FITTED = ("F0", "F1", "F2", "F3")              # the fitted start: Exp 0-3's analogues, from CNNs that fit their images
+SNAPSHOT_OF = {"3": "2", "F3": "F2"}           # a short start: the FCN begins from this experiment's CNN snapshot
+
+
+def stages(records: dict, names=PAPER_EXPERIMENTS) -> dict[str, tuple[dict, dict]]:
+    """Experiment -> (the CNN state the FCN started from, the final FCN), Exp 3's (F3's) CNN being Exp 2's (F2's)
+    snapshot."""
     out = {}
-    for name in ("0", "1", "2", "3", "L"):
+    for name in names:
         fcn = records.get(f"{name}/FCN")
         if fcn is None:
             continue
-        cnn = records["2/CNN"]["snapshot_eval"] if name == "3" else records[f"{name}/CNN"]
+        cnn = records[f"{SNAPSHOT_OF[name]}/CNN"]["snapshot_eval"] if name in SNAPSHOT_OF else records[f"{name}/CNN"]
         out[name] = (cnn, fcn)
     return out
 
@@ -48,14 +51,37 @@ def accuracy_table(by_seed: dict[int, dict], n_test: int) -> pd.DataFrame:
         n_seeds=("seed", "nunique")).reset_index()
     out["paper"] = [PAPER_VAL.get(e, (None, None))[n == "FCN"] if n != "CNN continued" else None
                     for e, n in zip(out.experiment, out.network)]
-    out["ours"] = out.val_acc
-    out["val_minus_paper"] = [o - p if p is not None else None for o, p in zip(out.ours, out.paper)]
+    out["ours"] = out.val_acc  # the summary's common column: ours beside `paper`
     return out
 
 
-def distance_frame(records: dict) -> pd.DataFrame:
+def fitted_table(by_seed: dict[int, dict]) -> pd.DataFrame:
+    """The fitted start per experiment, means over seeds: how much of its training images the CNN fits, the test
+    accuracy of the CNN, its FCN and the CNN trained on as long, and FCN − CNN beside the paper's (their leaky
+    validation accuracies; a difference within one experiment, so the leak largely cancels)."""
     rows = []
-    for name, (_, fcn) in stages(records).items():
+    for seed, records in by_seed.items():
+        for name, (cnn, fcn) in stages(records, FITTED).items():
+            control = records.get(f"{name}/CNN continued")
+            rows.append({"experiment": name, "sigma": fcn["key"]["sigma"], "seed": seed,
+                         "cnn_epochs": fcn["key"]["from_epoch"] or fcn["key"]["from"]["cnn"]["epochs"],
+                         "cnn_fit": 100 * cnn["clean_train_acc"], "cnn": 100 * cnn["test_acc"],
+                         "fcn": 100 * fcn["test_acc"], "control": 100 * control["test_acc"] if control else np.nan})
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows).assign(fcn_minus_cnn=lambda d: d.fcn - d.cnn, fcn_minus_control=lambda d: d.fcn - d.control)
+    out = df.groupby(["experiment", "sigma", "cnn_epochs"], sort=False).agg(
+        seeds=("seed", "nunique"), cnn_fit=("cnn_fit", "mean"), cnn=("cnn", "mean"), fcn=("fcn", "mean"),
+        control=("control", "mean"), fcn_minus_cnn=("fcn_minus_cnn", "mean"),
+        fcn_minus_control=("fcn_minus_control", "mean")).reset_index()
+    paper = {f"F{e}": v[1] - v[0] for e, v in PAPER_VAL.items()}
+    out["paper_fcn_minus_cnn"] = out.experiment.map(paper)
+    return out
+
+
+def distance_frame(records: dict, names=PAPER_EXPERIMENTS) -> pd.DataFrame:
+    rows = []
+    for name, (_, fcn) in stages(records, names).items():
         h = fcn["history"]
         rows.append({"experiment": name, "epoch": 0, **{s: 0.0 for s in h if s.startswith(("euclid", "cos"))}})
         for i, epoch in enumerate(h["epoch"]):
@@ -83,15 +109,15 @@ def leak_table(records: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def robustness_table(by_seed: dict[int, dict], n_test: int) -> pd.DataFrame:
+def robustness_table(by_seed: dict[int, dict], n_test: int, names=FITTED) -> pd.DataFrame:
     """Per experiment and test-set perturbation: CNN, FCN and (where trained) CNN-continued accuracy, means over
     seeds; FCN − CNN and FCN − CNN continued with their one-sample t tests over seeds."""
     rows = []
-    exps = [e for e in ("0", "1", "2", "3", "L") if any(e in stages(r) for r in by_seed.values())]
+    exps = [e for e in names if any(e in stages(r, names) for r in by_seed.values())]
     for exp in exps:
         for kind in ("test", "noise_0.15", "translate_8px"):
             got = [(st[exp], by_seed[s].get(f"{exp}/CNN continued")) for s, st in
-                   ((s, stages(r)) for s, r in by_seed.items()) if exp in st]
+                   ((s, stages(r, names)) for s, r in by_seed.items()) if exp in st]
             cnn = [c[f"{kind}_acc"] for (c, _), _ in got]
             fcn = [f[f"{kind}_acc"] for (_, f), _ in got]
             c = one_sample(np.subtract(fcn, cnn))
@@ -106,10 +132,11 @@ def robustness_table(by_seed: dict[int, dict], n_test: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def authors_robustness(rob: pd.DataFrame) -> pd.DataFrame:
+def authors_robustness(rob: pd.DataFrame, exp: str = "F1") -> pd.DataFrame:
     """R8 beside the authors' logged Exp 1 robustness (their last CNN and FCN rows of Results/cifar_30aug.csv, on
-    their leaky validation images, under their own translation and noise tests): FCN − CNN, theirs and ours."""
-    ours = rob[rob.experiment == "1"].set_index("images")
+    their leaky validation images, under their own translation and noise tests): FCN − CNN, theirs and ours (`exp`,
+    the fitted start at Exp 1's σ = 0.3)."""
+    ours = rob[rob.experiment == exp].set_index("images")
     rows = []
     for theirs, mine in (("translate", "translate_8px"), ("noise", "noise_0.15")):
         a = start.AUTHORS_ROBUSTNESS[theirs]
@@ -123,21 +150,26 @@ def authors_robustness(rob: pd.DataFrame) -> pd.DataFrame:
 
 
 def distance_table(by_seed: dict[int, dict]) -> pd.DataFrame:
-    """Our distances (mean over seeds) at the epochs the authors' CSVs report, beside theirs, and at the end of each
-    FCN stage."""
-    dist = pd.concat([distance_frame(r).assign(seed=s) for s, r in by_seed.items()])
-    mean = dist.groupby(["experiment", "epoch"])[list(SERIES)].mean()
-    authors = start.authors_curves().assign(epoch=lambda a: a.csv_epoch - 1).set_index(["experiment", "epoch"])
+    """Our distances (mean over the seeds that got there) at the FCN step counts of the authors' first two logged
+    epochs, beside theirs at the same steps (Exp 0 and 1), and at the end of each FCN stage. Steps, not epochs: an
+    epoch of ours is 40 steps at `cpu`, one of theirs 375."""
+    frames = {s: (r, distance_frame(r)) for s, r in by_seed.items()}
+    dist = pd.concat([d.assign(seed=s, steps=d.experiment.map(lambda e, r=r: start.steps_per_epoch(r[f"{e}/FCN"])) * d.epoch)
+                      for s, (r, d) in frames.items() if len(d)])  # a confirmatory seed has none of Exp 0-3
     rows = []
-    for exp, epochs in AUTHOR_EPOCHS.items():
-        for epoch in epochs:
-            if (exp, epoch) in mean.index:
-                rows.append({"experiment": exp, "fcn_epoch": epoch, **{f"ours_{s}": mean.loc[(exp, epoch), s] for s in SERIES},
-                             **{f"paper_{s}": authors.loc[(exp, epoch), AUTHOR_COLUMNS[s]] for s in SERIES}})
     for exp, g in dist.groupby("experiment", sort=False):
+        for mark in (start.AUTHORS_STEPS_PER_EPOCH, 2 * start.AUTHORS_STEPS_PER_EPOCH) if exp in ("0", "1") else ():
+            reached = [ser for _, ser in g.groupby("seed") if ser.steps.max() >= mark]
+            if not reached:
+                continue
+            ours = {c: np.mean([np.interp(mark, ser.steps, ser[c]) for ser in reached]) for c in SERIES}
+            rows.append({"experiment": exp, "at": f"{mark} steps", "steps": mark, "seeds": len(reached),
+                         **{f"ours_{c}": v for c, v in ours.items()},
+                         **{f"paper_{c}": start.authors_at([mark], exp, AUTHOR_COLUMNS[c])[0] for c in SERIES}})
         last = g.groupby("seed").epoch.max().min()  # the last epoch every seed reached
-        rows.append({"experiment": exp, "fcn_epoch": int(last),
-                     **{f"ours_{s}": mean.loc[(exp, last), s] for s in SERIES}})
+        end = g[g.epoch == last]
+        rows.append({"experiment": exp, "at": f"end (epoch {last})", "steps": int(end.steps.mean()),
+                     "seeds": end.seed.nunique(), "fcn_epoch": int(last), **{f"ours_{c}": end[c].mean() for c in SERIES}})
     return pd.DataFrame(rows)
 
 

@@ -1,57 +1,55 @@
-"""The claims R1-R9 by the rules of papers/claims/rao_divergence.yml: the regime check, the verdicts, and their
-fragility over seeds."""
+"""The claims R1-R10 by the rules of papers/claims/rao_divergence.yml: the regime check, the verdicts, and their
+fragility over seeds. Since issue 31 every claim but R9 (the leak) reads the fitted start F0-F3, whose CNNs were
+trained to fit their images before conversion; R9 reads the leak ablation."""
 from __future__ import annotations
+
 import math
+
 import numpy as np
+
 from ...metrics import ALPHA, equivalence, holm, one_sample
 from ...store import canonical
 from ...verdicts import Finding, Origin, finished, judge, judged, not_run, rules
-from . import converged as start
-from .analysis import SERIES, distance_frame, second_half_share, series_of, stages
+from .analysis import FITTED, SERIES, distance_frame, second_half_share, series_of, stages
 from .runs import SLUG
 
-
-def converged(by_seed: dict[int, dict]) -> tuple[bool, str]:
-    """Rao's regime check: every CNN that an FCN starts from had stopped improving on validation for its last
-    PATIENCE epochs before conversion (early stopping fired, or would have at a fixed length)."""
-    late = []
-    for seed, records in by_seed.items():
-        for name in ("0", "1", "2", "L"):
-            rec = records.get(f"{name}/CNN")
-            if rec is None:
-                continue
-            h = rec["history"]["val_acc"]
-            best = max(range(len(h)), key=lambda i: (h[i], -i)) + 1  # the first epoch reaching the best accuracy
-            if rec["stopped_at"] - best < PATIENCE:
-                late.append(f"Exp {name} seed {seed} (best at epoch {best} of {rec['stopped_at']})")
-    n = sum(f"{name}/CNN" in r for r in by_seed.values() for name in ("0", "1", "2", "L"))
-    return not late, (f"{n - len(late)} of {n} CNNs had stopped improving {PATIENCE} epochs before conversion"
-                      + (f"; still improving: {', '.join(late[:4])}" + (" …" if len(late) > 4 else "") if late else ""))
+FIT = 0.95  # the regime check: a CNN classifies at least this share of (a fixed 2 000 of) its training images
+LABEL = {"F0": "F0 (σ 0)", "F1": "F1 (σ 0.3)", "F2": "F2 (σ 0.5)", "F3": "F3 (σ 0.5, short start)"}
 
 
-PATIENCE = 5
+def fitted(by_seed: dict[int, dict], names) -> tuple[bool, str]:
+    """The regime check of every claim on the fitted start: each CNN an FCN of `names` starts from classifies at least
+    FIT of its clean training images (a fixed slice), in every seed."""
+    accs = {(n, s): r[f"{n}/CNN"]["clean_train_acc"] for s, r in by_seed.items() for n in names if f"{n}/CNN" in r}
+    if not accs:
+        return False, f"no CNN of {', '.join(names)} in this budget"
+    low = [f"{n} seed {s} ({100 * a:.1f} %)" for (n, s), a in accs.items() if a < FIT]
+    (n0, s0), worst = min(accs.items(), key=lambda kv: kv[1])
+    return not low, (f"{len(accs) - len(low)} of {len(accs)} CNNs of {', '.join(names)} classify ≥ {100 * FIT:.0f} % of "
+                     f"their training images (lowest {100 * worst:.1f} %, {n0} seed {s0})"
+                     + (f"; below: {', '.join(low[:4])}" + (" …" if len(low) > 4 else "") if low else ""))
 
 
 def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[dict]:
     R, out = rules(SLUG), []
     seeds = sorted(by_seed)
-    per = {s: stages(by_seed[s]) for s in seeds}
-    dist = {s: distance_frame(by_seed[s]) for s in seeds}
-    regime, regime_why = converged(by_seed)
+    per = {s: stages(by_seed[s], FITTED + ("L",)) for s in seeds}
     when = finished(r.get("finished_at") for recs in by_seed.values() for r in recs.values())
 
     def have(*exps):
         return [s for s in seeds if all(e in per[s] for e in exps)]
 
-    def finding(support, against, evidence, n_runs, cells=(), check=True):
-        return Finding(support, against, evidence, n_runs, regime if check else None, regime_why if check else "",
-                       tuple(cells), when)
+    def finding(support, against, evidence, n_runs, cells=(), check=()):
+        """`check`: the CNNs whose fit the claim's regime asks for (none: the rule names no regime check)."""
+        ok, why = fitted(by_seed, check) if check else (None, "")
+        return Finding(support, against, evidence, n_runs, ok, why, tuple(cells), when)
 
-    # R1
+    # R1, on every FCN stage of the fitted start
+    dist = {s: distance_frame(by_seed[s], FITTED) for s in seeds}
     fails: dict[tuple[str, str], list[int]] = {}
-    n_series, exps = 0, sorted({e for s in seeds for e in per[s]})
+    n_series, exps = 0, sorted({e for s in seeds for e in per[s] if e in FITTED})
     for s in seeds:
-        for exp in per[s]:
+        for exp in (e for e in per[s] if e in FITTED):
             for col in SERIES:
                 n_series += 1
                 x = series_of(dist[s], exp, col)
@@ -59,71 +57,70 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
                 drop = (after.cummax() - after) / after.cummax()
                 if not (after > 0).all() or drop.max() > 0.10:
                     fails.setdefault((exp, col), []).append(s)
-    runs_per_exp = {e: sum(e in per[s] for s in seeds) for e in exps}
-    majority = [k for k, v in fails.items() if len(v) > runs_per_exp[k[0]] / 2]
-    out.append(judge(R["R1"], finding(
-        not fails, bool(majority),
-        f"{n_series} series checked over {len(seeds)} seeds" + (": failing " + "; ".join(
-            f"Exp {e} {c} in seed(s) {', '.join(map(str, v))}" for (e, c), v in fails.items()) if fails else
-            ": all > 0 after the first FCN epoch, none falls > 10 % below its running maximum"),
-        min(runs_per_exp.values(), default=0), [f"Exp {e}" for e in exps], check=False)))
+    if exps:
+        runs_per_exp = {e: sum(e in per[s] for s in seeds) for e in exps}
+        majority = [k for k, v in fails.items() if len(v) > runs_per_exp[k[0]] / 2]
+        out.append(judge(R["R1"], finding(
+            not fails, bool(majority),
+            f"{n_series} series checked over {len(seeds)} seeds" + (": failing " + "; ".join(
+                f"{e} {c} in seed(s) {', '.join(map(str, v))}" for (e, c), v in fails.items()) if fails else
+                ": all > 0 after the first FCN epoch, none falls > 10 % below its running maximum"),
+            min(runs_per_exp.values()), exps)))
+    else:
+        out.append(not_run(R["R1"], "the fitted start is not in this budget"))
 
-    # R2, R3, R10 on the converged start, whose own regime check is that its CNNs reached a plateau
-    cs = start.frame(by_seed)
-    cregime, cregime_why = start.regime(by_seed)
-    cseeds = sorted(set(cs[cs.experiment == "C0"].seed) & set(cs[cs.experiment == "C1"].seed)) if len(cs) else []
+    # R2, R3, R10: F1 (σ 0.3) against F0 (σ 0), the distance and the norm of the freed layer 1
+    both = have("F0", "F1")
+    if both:
+        def cosine(exp, seed):
+            return series_of(dist[seed], exp, "cos_l1_r1")
 
-    cwhen = finished(r.get("finished_at") for recs in by_seed.values() for k, r in recs.items() if k.startswith("C"))
-
-    def cfinding(support, against, evidence):
-        return Finding(support, against, evidence, len(cseeds), cregime, cregime_why, (), cwhen)
-
-    def series(exp, seed):
-        g = cs[(cs.experiment == exp) & (cs.seed == seed)]
-        return g.set_index("step").cosine_r1
-
-    if cseeds:
         def log_ratio(seed):
-            a, b = series("C0", seed), series("C1", seed)
+            a, b = cosine("F0", seed), cosine("F1", seed)
             step = min(a.index.max(), b.index.max())
             return math.log(b[step] / a[step])
 
-        ratio = one_sample([log_ratio(s) for s in cseeds], math.log(5))
-        share0 = one_sample([second_half_share(series("C0", s)) for s in cseeds], 0.25)
-        share1 = one_sample([second_half_share(series("C1", s)) for s in cseeds], 0.25)
+        ratio = one_sample([log_ratio(s) for s in both], math.log(5))
+        share1 = one_sample([second_half_share(cosine("F1", s)) for s in both], 0.25)
         times = f"{math.exp(ratio.diff + math.log(5)):.1f}×"
-        out.append(judge(R["R2"], cfinding(
-            ratio.p_above() < ALPHA and share0.p_below() < ALPHA, any(p < ALPHA for p in holm([ratio.p_below(), share0.p_above()])),
-            f"converged start, C1 / C0 cosine distance at their last common FCN step: {times} (geometric mean; log "
-            f"ratio − log 5 {ratio}; one-sided p below 5× {ratio.p_below():.2g}); C0 second-half share − 0.25 "
-            f"{share0} (one-sided p below {share0.p_below():.2g})")))
-        out.append(judge(R["R3"], cfinding(
-            ratio.p_above() < ALPHA and share1.p_above() < ALPHA, any(p < ALPHA for p in holm([ratio.p_below(), share1.p_below()])),
-            f"converged start, C1 / C0: {times} (log ratio − log 5 {ratio}; one-sided p above 5× {ratio.p_above():.2g}); "
-            f"C1 second-half share − 0.25 {share1} (one-sided p above {share1.p_above():.2g})")))
-        nc = start.norm_change(cs).set_index(["experiment", "seed"]).log_norm_ratio
-        diff = one_sample([nc["C1", s] - nc["C0", s] for s in cseeds])
-        own = one_sample([nc["C1", s] for s in cseeds])
-        out.append(judge(R["R10"], cfinding(
+        pair = ("F0", "F1")
+        out.append(judge(R["R2"], finding(
+            ratio.p_above() < ALPHA, ratio.p_below() < ALPHA,
+            f"F1 / F0 cosine distance at their last common FCN epoch: {times} (geometric mean; log ratio − log 5 "
+            f"{ratio}; one-sided p above 5× {ratio.p_above():.2g}, below {ratio.p_below():.2g})", len(both), pair, pair)))
+        out.append(judge(R["R3"], finding(
+            ratio.p_above() < ALPHA and share1.p_above() < ALPHA,
+            any(p < ALPHA for p in holm([ratio.p_below(), share1.p_below()])),
+            f"F1 / F0: {times} (log ratio − log 5 {ratio}; one-sided p above 5× {ratio.p_above():.2g}); F1's share of "
+            f"its final distance added in the second half − 0.25 {share1} (one-sided p above {share1.p_above():.2g})",
+            len(both), pair, pair)))
+
+        def log_norm(exp, seed):
+            fcn = by_seed[seed][f"{exp}/FCN"]
+            return math.log(fcn["history"]["norm_l1"][-1] / fcn["distances_at_conversion"]["norm_l1"])
+
+        diff = one_sample([log_norm("F1", s) - log_norm("F0", s) for s in both])
+        own = one_sample([log_norm("F1", s) for s in both])
+        out.append(judge(R["R10"], finding(
             diff.p_below() < ALPHA and own.p_below() < ALPHA, diff.p_above() < ALPHA,
-            f"log(layer-1 norm end / start): C1 {own.diff:+.4f}, C0 {np.mean([nc['C0', s] for s in cseeds]):+.4f}; "
-            f"C1 − C0 {diff}")))
+            f"log(layer-1 norm end / start of the FCN stage): F1 {own.diff:+.4f}, F0 "
+            f"{np.mean([log_norm('F0', s) for s in both]):+.4f}; F1 − F0 {diff}", len(both), pair, pair)))
     else:
         for cid in ("R2", "R3", "R10"):
-            out.append(not_run(R[cid], "the converged start is not in this budget"))
+            out.append(not_run(R[cid], "the fitted start F0, F1 is not in this budget"))
 
-    def paired_family(rule, pairs, evidence_label):
+    def paired_family(rule, pairs, label, check):
         tests = {k: one_sample(v) for k, v in pairs.items() if len(v)}
         if not tests:
-            return not_run(rule, "no experiment of this budget has both stages")
+            return not_run(rule, "no experiment of this budget has every arm")
         adjusted = holm(c.p for c in tests.values())
         return judge(rule, finding(all(c.significant() < 0 for c in tests.values()),
                                    any(c.diff > 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
-                                   "; ".join(f"{evidence_label(k)} {c.points(df_digits=0)}" for k, c in tests.items()),
-                                   min(c_n for c_n in (len(v) for v in pairs.values())), [str(k) for k in tests]))
+                                   "; ".join(f"{label(k)} {c.points(df_digits=0)}" for k, c in tests.items()),
+                                   min(len(v) for v in pairs.values()), [str(k) for k in tests], check))
 
-    # What each FCN is compared with: the CNN it started from, or (R4b, R5b, R8b) that CNN trained on for as many
-    # epochs as the FCN ran; per seed, where that seed has it.
+    # What each FCN is compared with: the CNN it started from, or (R4b, R5b, R7b, R8b) that CNN trained on for as
+    # many epochs as the FCN ran; per seed, where that seed has it.
     def start_cnn(s, e):
         return per[s][e][0]
 
@@ -136,68 +133,67 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
     def acc(kind):
         return lambda rec: rec[f"{kind}_acc"]
 
-    out.append(paired_family(R["R4"], {e: fcn_minus(start_cnn, e, acc("test")) for e in ("1", "2")},
-                             lambda e: f"Exp {e}: FCN − CNN"))
-    out.append(paired_family(R["R4b"], {e: fcn_minus(continued, e, acc("test")) for e in ("1", "2")},
-                             lambda e: f"Exp {e}: FCN − CNN trained on"))
+    noisy = ("F1", "F2")
+    out.append(paired_family(R["R4"], {e: fcn_minus(start_cnn, e, acc("test")) for e in noisy},
+                             lambda e: f"{LABEL[e]}: FCN − CNN", noisy))
+    out.append(paired_family(R["R4b"], {e: fcn_minus(continued, e, acc("test")) for e in noisy},
+                             lambda e: f"{LABEL[e]}: FCN − CNN trained on", noisy))
 
     def gap(rec):
         return rec["clean_train_acc"] - rec["val_acc"]
 
     def overfit(rule, reference, label):
         """The FCN's train − validation gap minus that of `reference(seed, experiment)`, per experiment over seeds."""
-        gaps = {e: fcn_minus(reference, e, gap) for e in ("0", "1", "2", "3")}
-        gaps = {e: v for e, v in gaps.items() if v}
+        gaps = {e: v for e in FITTED if (v := fcn_minus(reference, e, gap))}
         tests = {e: one_sample(v) for e, v in gaps.items()}
         adjusted = holm(c.p for c in tests.values())
         return judge(rule, finding(
             bool(tests) and all(c.significant() > 0 for c in tests.values()),
             any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
-            "; ".join(f"Exp {e}: FCN gap − {label} {c.points(df_digits=0)}" for e, c in tests.items()),
-            min((len(v) for v in gaps.values()), default=0), [f"Exp {e}" for e in tests]))
+            "; ".join(f"{LABEL[e]}: FCN gap − {label} {c.points(df_digits=0)}" for e, c in tests.items()),
+            min((len(v) for v in gaps.values()), default=0), list(tests), ("F0", "F1", "F2")))
 
     out.append(overfit(R["R5"], start_cnn, "CNN gap"))
     out.append(overfit(R["R5b"], continued, "gap of the CNN trained on"))
 
-    both = have("1", "2")
-    if both:
-        d = {net: one_sample([per[s]["2"][i]["test_acc"] - per[s]["1"][i]["test_acc"] for s in both])
-             for i, net in enumerate(("CNN", "FCN"))}
-        eq = {net: equivalence(c, 0.01) for net, c in d.items()}
-        better = holm(c.p_above(0.01) for c in d.values())
-        epochs = {e: by_seed[both[0]][f"{e}/CNN"]["stopped_at"] for e in ("1", "2")}
-        out.append(judge(R["R6"], finding(
-            all(e.equivalent for e in eq.values()), any(p < ALPHA for p in better),
-            "; ".join(f"{net}: Exp 2 − Exp 1 {_pts_eq(e)}" for net, e in eq.items())
-            + f" (CNNs trained {epochs['1']} and {epochs['2']} epochs)", len(both))))
-    else:
-        out.append(not_run(R["R6"], "Exp 1 and Exp 2 are not both in this budget"))
-
-    got = have("3")
+    got = have(*noisy)
     if got:
-        c = one_sample([per[s]["3"][1]["test_acc"] - per[s]["3"][0]["test_acc"] for s in got])
-        out.append(judge(R["R7"], finding(c.p_above(-0.01) < ALPHA, c.p_below(-0.01) < ALPHA,
-                                          f"Exp 3: FCN − CNN {c.points(df_digits=0)}; non-inferior to −1 point: one-sided p = "
-                                          f"{c.p_above(-0.01):.2g}", len(got))))
+        d = {net: one_sample([per[s]["F2"][i]["test_acc"] - per[s]["F1"][i]["test_acc"] for s in got])
+             for i, net in enumerate(("CNN", "FCN"))}
+        above = holm(c.p_above(0.01) for c in d.values())
+        out.append(judge(R["R6"], finding(
+            all(c.p_below(0.01) < ALPHA for c in d.values()), any(p < ALPHA for p in above),
+            "; ".join(f"{net}: F2 − F1 {c.points(df_digits=0)}, one-sided p below +1 point {c.p_below(0.01):.2g}"
+                      for net, c in d.items()), len(got), noisy, noisy)))
     else:
-        out.append(not_run(R["R7"], "Exp 3 is not in this budget"))
+        out.append(not_run(R["R6"], "F1 and F2 are not both in this budget"))
 
-    perturbed = [(e, kind) for e in ("1", "2") for kind in ("noise_0.15", "translate_8px")]
+    for cid, reference, what in (("R7", start_cnn, "CNN"), ("R7b", continued, "CNN trained on")):
+        diffs = fcn_minus(reference, "F3", acc("test"))
+        if diffs:
+            c = one_sample(diffs)
+            out.append(judge(R[cid], finding(
+                c.p_above(-0.01) < ALPHA, c.p_below(-0.01) < ALPHA,
+                f"F3: FCN − {what} {c.points(df_digits=0)}; non-inferior to −1 point: one-sided p = "
+                f"{c.p_above(-0.01):.2g}", len(diffs), ["F3"])))
+        else:
+            out.append(not_run(R[cid], "F3 is not in this budget"))
+
+    perturbed = [(e, kind) for e in noisy for kind in ("noise_0.15", "translate_8px")]
     out.append(paired_family(R["R8"], {(e, k): fcn_minus(start_cnn, e, acc(k)) for e, k in perturbed},
-                             lambda k: f"Exp {k[0]} {k[1]}: FCN − CNN"))
+                             lambda k: f"{LABEL[k[0]]} {k[1]}: FCN − CNN", noisy))
     out.append(paired_family(R["R8b"], {(e, k): fcn_minus(continued, e, acc(k)) for e, k in perturbed},
-                             lambda k: f"Exp {k[0]} {k[1]}: FCN − CNN trained on"))
+                             lambda k: f"{LABEL[k[0]]} {k[1]}: FCN − CNN trained on", noisy))
 
     got = have("L")
     if got:
-        # its own name: `gap` above is the train − validation gap the overfit closures read
-        leak = one_sample([per[s]["L"][1]["val_acc"] - per[s]["L"][1]["test_acc"] for s in got])
+        leak = equivalence(one_sample([per[s]["L"][1]["val_acc"] - per[s]["L"][1]["test_acc"] for s in got]), 0.01)
         counts = per[got[0]]["L"][1]["leak_counts"]
         out.append(judge(R["R9"], finding(
-            equivalence(leak, 0.01).equivalent, leak.p_above(0.01) < ALPHA,
-            f"leak ablation FCN, validation on the code's split − official test: {_pts_eq(equivalence(leak, 0.01))}; "
+            leak.equivalent, leak.comparison.p_above(0.01) < ALPHA,
+            f"leak ablation FCN, validation on the code's split − official test: {_pts_eq(leak)}; "
             f"seed {got[0]}: {counts['val_in_either_train']} of {counts['val_rows']} validation rows were training rows",
-            len(got), check=False)))
+            len(got))))
     else:
         out.append(not_run(R["R9"], "the leak ablation is not in this budget"))
     return sorted(out, key=lambda c: list(R).index(c["id"]))

@@ -1,5 +1,5 @@
-"""The converged start (C0: sigma = 0, C1: sigma = 0.3), the authors' logged curves beside ours, and what the
-divergence measure measures."""
+"""The FCN stage from sigma = 0 against sigma = 0.3 (the fitted start F0, F1 since issue 31; the converged start C0,
+C1 before it), the authors' logged curves beside ours, and what the divergence measure measures."""
 from __future__ import annotations
 
 import math
@@ -17,8 +17,8 @@ AUTHORS_STEPS_PER_EPOCH = 375  # 48 000 training rows, batch 128
 # images under +-30 % translation and under noise, as fractions.
 AUTHORS_ROBUSTNESS = {"translate": {"CNN": 0.369371653, "FCN": 0.372731864},
                       "noise": {"CNN": 0.955309153, "FCN": 0.938592076}}
-EXPERIMENTS = {"C0": 0.0, "C1": 0.3}
-AUTHORS_OF = {"C0": "0", "C1": "1"}  # the authors' experiment at the same noise level
+EXPERIMENTS = {"F0": 0.0, "F1": 0.3}
+AUTHORS_OF = {"F0": "0", "F1": "1", "C0": "0", "C1": "1"}  # the authors' experiment at the same noise level
 LAYER1_POSITIONS = ((FEATURES[0][4] - FEATURES[0][2]) // FEATURES[0][3] + 1) ** 2
 
 
@@ -40,16 +40,18 @@ def authors_at(steps, experiment: str, column: str = "cos_1") -> np.ndarray:
 
 
 def steps_per_epoch(record: dict) -> int:
+    """An FCN stage's steps per epoch, from the key of the CNN it started from (the leak trains on 80 % of its pool)."""
     key = record["key"]["from"]
-    return -(-key["subset"] // key["batch_size"])
+    n = key.get("subset") or (int(0.8 * key["leak_pool"]) if key["leak"] else key["train"])
+    return -(-n // key["batch_size"])
 
 
-def frame(by_seed: dict[int, dict]) -> pd.DataFrame:
-    """summary.json's `converged_start`: per sigma, seed and FCN step, the cosine distance at r = 1 (layers 1-3), the
+def frame(by_seed: dict[int, dict], experiments: dict[str, float] = EXPERIMENTS) -> pd.DataFrame:
+    """summary.json's `converged_start` (the fitted start since issue 31): per sigma, seed and FCN step, the cosine distance at r = 1 (layers 1-3), the
     unnormalised layer-1 drift from the converted weights and the layer-1 norm."""
     rows = []
     for seed, records in by_seed.items():
-        for name, sigma in EXPERIMENTS.items():
+        for name, sigma in experiments.items():
             rec = records.get(f"{name}/FCN")
             if rec is None:
                 continue
@@ -59,43 +61,6 @@ def frame(by_seed: dict[int, dict]) -> pd.DataFrame:
                 rows.append({"sigma": sigma, "experiment": name, "seed": seed, "step": epoch * spe,
                              "cosine_r1": m["cos_l1_r1"], "euclid_r1": m["euclid_l1_r1"], "drift": m.get("drift_l1"),
                              "layer1_norm": m.get("norm_l1"), "cosine_l2": m["cos_l2_r1"], "cosine_l3": m["cos_l3_r1"]})
-    return pd.DataFrame(rows)
-
-
-def regime(by_seed: dict[int, dict]) -> tuple[bool, str]:
-    """Every converged-start CNN was stopped by early stopping before its cap."""
-    n, stopped, late = 0, 0, []
-    for seed, records in by_seed.items():
-        for name in EXPERIMENTS:
-            rec = records.get(f"{name}/CNN")
-            if rec is None:
-                continue
-            n += 1
-            cap = rec["key"]["cnn"]["epochs"]
-            if rec["stopped_at"] < cap:
-                stopped += 1
-            else:
-                late.append(f"{name} seed {seed}")
-    if not n:
-        return False, "no converged-start CNNs"
-    return not late, (f"{stopped} of {n} converged-start CNNs were stopped by early stopping before their cap"
-                      + (f"; ran to the cap: {', '.join(late)}" if late else ""))
-
-
-def ratio_table(cs: pd.DataFrame) -> pd.DataFrame:
-    """C1 / C0 cosine distance (layer 1, r = 1), means over seeds, at our last measurement at or before a few step
-    counts, beside the authors' Exp 1 / Exp 0 ratio interpolated at exactly those steps."""
-    last = int(cs.groupby(["experiment", "seed"]).step.max().min())
-    marks = sorted({s for s in (100, 200, AUTHORS_STEPS_PER_EPOCH, 500, 750, last) if s <= last})
-    mean = cs.groupby(["experiment", "step"]).cosine_r1.mean()
-    rows = []
-    for step in marks:
-        near = int(cs.step[cs.step <= step].max())  # our last measurement at or before this step count
-        ours0, ours1 = mean.get(("C0", near)), mean.get(("C1", near))
-        a0, a1 = authors_at([near], "0")[0], authors_at([near], "1")[0]
-        rows.append({"steps": near, "ours_C0": ours0, "ours_C1": ours1,
-                     "ours_ratio": ours1 / ours0 if ours0 else float("nan"), "authors_exp0": a0, "authors_exp1": a1,
-                     "authors_ratio": a1 / a0 if a0 else float("nan")})
     return pd.DataFrame(rows)
 
 

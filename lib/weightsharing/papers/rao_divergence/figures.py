@@ -60,11 +60,11 @@ def divergence(records: dict):
 
 
 def converged_start(cs):
-    """The converged start against FCN steps, mean ± std over seeds: cosine distance (layer 1, r = 1) beside the
+    """The fitted start's FCN stage against steps, mean ± std over seeds: cosine distance (layer 1, r = 1) beside the
     authors' Exp 0 / Exp 1 curves at the same step counts (dashed), the unnormalised layer-1 drift, the layer-1
     norm."""
     fig, axes = plotting.panels(3, width=4.2, height=3.2, sharey=False)
-    names = {"C0": "C0 (σ 0)", "C1": "C1 (σ 0.3)"}
+    names = {e: f"{e} (σ {s:g})" for e, s in cs.groupby("experiment").sigma.first().items()}
     d = cs[cs.step > 0].assign(name=lambda x: x.experiment.map(names))
     colors = plotting.band(axes[0], d, x="step", y="cosine_r1", hue="name", order=list(names.values()))
     steps = sorted(d.step.unique())

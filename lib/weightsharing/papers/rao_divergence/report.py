@@ -6,16 +6,18 @@ import math
 import pandas as pd
 import torch
 
+from ... import planning
 from ...context import RunContext
 from ...results import Results
 from ...train import n_params
 from . import converged as CS
-from .analysis import (accuracy_table, authors_robustness, distance_frame, distance_table, ladder_rows, leak_table,
-                       robustness_table)
-from .claims import verdicts
+from . import source
+from .analysis import (accuracy_table, authors_robustness, distance_frame, distance_table, fitted_table, ladder_rows,
+                       leak_table, robustness_table)
+from .claims import FIT, fitted, verdicts
 from .figures import converged_start, curves, deeper_layers, divergence, measure_relation
 from .models import PARAMS, cnn, convert
-from .runs import SLUG, run_all
+from .runs import BUDGETS, SLUG, planned, run_all
 
 
 def run(ctx: RunContext) -> Results:
@@ -23,10 +25,18 @@ def run(ctx: RunContext) -> Results:
     exps = {e.name: e for e in b.experiments}
     res.glue_all({"n_train": b.train, "n_val": b.val, "n_test": b.test, "leak_pool": b.leak_pool,
                   "paper_split_ratio": 48_000 / b.train,  # the code's training split: 80 % of the merged 60 000
-                  "n_seeds": len(b.seeds)})
+                  "n_seeds": len(b.seeds), "our_spe": -(-b.train // b.batch_size)})
     for e in b.experiments:
         res.glue(f"cnn_epochs_{e.name}", e.cnn.epochs)
         res.glue(f"fcn_epochs_{e.name}", e.fcn.epochs)
+    confirm = {e.name: e for e in b.confirm_experiments}
+    if "F0" in exps:
+        f0 = exps["F0"]
+        res.glue_all({"fit_train": f0.subset, "fit_cnn_explore": f0.cnn.epochs, "fit_fcn_epochs": f0.fcn.epochs,
+                      "fit_steps": f0.fcn.epochs * -(-f0.subset // b.batch_size), "fit_threshold": 100 * FIT,
+                      "n_confirm": len(b.confirm), "confirm_seeds": ", ".join(map(str, b.confirm)) or "none"})
+    if "F3" in confirm:
+        res.glue_all({"fit_cnn_confirm": confirm["F2"].cnn.epochs, "f3_epoch": confirm["F3"].cnn.epochs})
     if "C0" in exps:
         c0 = exps["C0"]
         res.glue_all({"conv_train": c0.subset, "conv_patience": c0.cnn.patience, "conv_cap": c0.cnn.epochs,
@@ -34,19 +44,21 @@ def run(ctx: RunContext) -> Results:
     conversion(res)
 
     by_seed = run_all(b, ctx.store, device=ctx.device)
+    explore = {s: by_seed[s] for s in b.seeds}  # the paper's protocol (Exp 0-3, L) and C0, C1: exploratory seeds only
     records = by_seed[b.seeds[0]]  # the curves and the divergence figure show the first seed; tables and claims use all
     res.glue("train_minutes", ctx.store.compute_seconds / 60)
     res.figure("curves", curves(records))
 
     res.figure("divergence", divergence(records))
-    dtab = res.table("distances", distance_table(by_seed), decimals=4, save=True)
-    ends = dtab.drop_duplicates("experiment", keep="last").set_index("experiment")
+    dtab = res.table("distances", distance_table(explore), {"steps": "{:.0f}", "seeds": "{:.0f}", "fcn_epoch": "{:.0f}"},
+                     decimals=5, save=True)
+    ends = dtab[dtab.fcn_epoch.notna()].set_index("experiment")
     for e, row in ends.iterrows():
         res.glue(f"cos1_end_{e}", row.ours_cos_l1_r1)
         res.glue(f"fcn_end_{e}", int(row.fcn_epoch))
     if {"0", "1"} <= set(ends.index):
         spe = -(-b.train // b.batch_size)
-        stage_steps = int(round(spe * sum(r["1/FCN"]["stopped_at"] for r in by_seed.values()) / len(by_seed)))
+        stage_steps = int(round(spe * sum(r["1/FCN"]["stopped_at"] for r in explore.values()) / len(explore)))
         res.glue("authors_spe", CS.AUTHORS_STEPS_PER_EPOCH)
         res.glue("stage_steps", stage_steps)
         for name, steps in (("epoch", CS.AUTHORS_STEPS_PER_EPOCH), ("stage", stage_steps)):
@@ -54,20 +66,20 @@ def run(ctx: RunContext) -> Results:
         res.glue("ours_ratio_end", ends.loc["1", "ours_cos_l1_r1"] / ends.loc["0", "ours_cos_l1_r1"])
 
     cs = CS.frame(by_seed)
-    converged(res, cs, by_seed)
+    fitted_start(res, cs, by_seed)
+    source_of_the_gap(res, by_seed)
 
-    dist_all = pd.concat([distance_frame(r).assign(seed=s) for s, r in by_seed.items()])
+    dist_all = pd.concat([distance_frame(r).assign(seed=s) for s, r in explore.items()])
     rel = CS.measure_relation(dist_all, cs if len(cs) else
                               pd.DataFrame(columns=["experiment", "euclid_r1", "cosine_r1"]))
     res.figure("measure_relation", measure_relation(rel))
     res.glue_all(CS.relation_headline(rel))
 
-    res.figure("deeper_layers", deeper_layers(by_seed))
+    res.figure("deeper_layers", deeper_layers(explore))
     deeper(res, dist_all)
 
-    acc = accuracy_table(by_seed, b.test)
-    res.table("accuracies", acc.drop(columns=["ours", "ours_std"]), {"val_minus_paper": "{:+.2f}", "epochs": "{:.1f}"},
-              decimals=2)
+    acc = accuracy_table(explore, b.test)
+    res.table("accuracies", acc.drop(columns=["ours", "ours_std"]), {"epochs": "{:.1f}"}, decimals=2)
     t = acc.set_index(["experiment", "network"]).test_acc
     for e in ("0", "1", "2", "3"):
         if (e, "FCN") in t and (e, "CNN continued") in t:
@@ -81,6 +93,13 @@ def run(ctx: RunContext) -> Results:
             res.glue(f"leak_{k}", int(f[k]))
         res.glue_all({"leak_val": f.val_acc, "leak_test": f.test_acc, "leak_gap": f.val_acc - f.test_acc})
 
+    ftab = res.table("fitted_accuracy", fitted_table(by_seed),
+                     {"sigma": "{:g}", "cnn_epochs": "{:.0f}", "fcn_minus_cnn": "{:+.2f}", "fcn_minus_control": "{:+.2f}",
+                      "paper_fcn_minus_cnn": "{:+.2f}"}, decimals=2, save=True)
+    if len(ftab):
+        for r in ftab.itertuples():
+            res.glue(f"fit_{r.experiment}_vs_cnn", r.fcn_minus_cnn)
+            res.glue(f"fit_{r.experiment}_vs_control", r.fcn_minus_control)
     rob = res.table("robustness", robustness_table(by_seed, b.test),
                     {"fcn_minus_cnn": "{:+.2f}", "fcn_minus_control": "{:+.2f}", "p": "{:.2g}", "control_p": "{:.2g}",
                      "df": "{:.0f}"}, decimals=2, save=True)
@@ -103,7 +122,7 @@ def run(ctx: RunContext) -> Results:
     res.glue("fcn_step_ratio", tim.set_index("network").ratio["FCN"] if len(tim) else float("nan"))
 
     res.save("accuracies", acc)
-    res.save("converged_start", cs[["sigma", "seed", "step", "cosine_r1", "drift", "layer1_norm"]] if len(cs) else [])
+    res.save("fitted_start", cs[["sigma", "seed", "step", "cosine_r1", "drift", "layer1_norm"]] if len(cs) else [])
     res.save("measure_relation", [CS.relation_headline(rel)])
     res.ladder = ladder_rows(res.saved)
     return res
@@ -122,30 +141,61 @@ def conversion(res: Results) -> None:
     res.glue("params_match", "equal" if (params.ours == params.spec).all() else "do not equal")
 
 
-def converged(res: Results, cs: pd.DataFrame, by_seed: dict) -> None:
-    """The converged-start experiment (C0, C1): ours beside the authors' curves at equal steps, and the norms."""
+def fitted_start(res: Results, cs: pd.DataFrame, by_seed: dict) -> None:
+    """The fitted start's F0 and F1 (R2, R3, R10): the distance and the layer-1 norm through the FCN stage."""
     res.figure("converged_start", converged_start(cs) if len(cs) else None)
+    res.glue("fit_regime", fitted(by_seed, ("F0", "F1", "F2"))[1])
     if not len(cs):
-        res.table("converged_ratio", pd.DataFrame(), empty="the converged-start experiment is not in this budget",
-                  save=True)
-        res.table("converged_norms", pd.DataFrame())
+        res.table("fitted_norms", pd.DataFrame(), empty="the fitted start is not in this budget")
         return
-    ratios = res.table("converged_ratio", CS.ratio_table(cs),
-                       {"steps": "{:.0f}", "ours_ratio": "{:.1f}", "authors_ratio": "{:.1f}"}, decimals=5, save=True)
     norms = CS.norm_change(cs)
-    res.table("converged_norms", norms.groupby("experiment")[["norm_start", "norm_end", "log_norm_ratio", "drift",
-                                                              "cosine_end"]].mean().reset_index(),
+    res.table("fitted_norms", norms.groupby("experiment")[["norm_start", "norm_end", "log_norm_ratio", "drift",
+                                                           "cosine_end"]].mean().reset_index(),
               {"log_norm_ratio": "{:+.4f}", "cosine_end": "{:.5f}"}, decimals=3)
-    last = ratios.iloc[-1]
-    res.glue_all({"cs_steps": int(last.steps), "cs_ratio": last.ours_ratio, "cs_authors_ratio": last.authors_ratio,
-                  "cs_c0": last.ours_C0, "cs_c1": last.ours_C1})
     nm = norms.groupby("experiment").log_norm_ratio.mean()
-    res.glue("cs_norm_c0", 100 * (math.exp(nm["C0"]) - 1))
-    res.glue("cs_norm_c1", 100 * (math.exp(nm["C1"]) - 1))
-    res.glue("cs_regime", CS.regime(by_seed)[1])
-    stops = pd.DataFrame([{"experiment": n, "seed": s, "val_acc": r[f"{n}/CNN"]["val_acc"]}
-                          for s, r in by_seed.items() for n in CS.EXPERIMENTS if f"{n}/CNN" in r])
-    res.glue("cs_cnn_val", 100 * stops.val_acc.mean())
+    res.glue("fit_norm_F0", 100 * (math.exp(nm["F0"]) - 1))
+    res.glue("fit_norm_F1", 100 * (math.exp(nm["F1"]) - 1))
+
+
+def source_of_the_gap(res: Results, by_seed: dict) -> None:
+    """Issue 31: the Exp 1 / Exp 0 ratio of our variants beside the authors' code's and their CSV's, and what a run
+    at the paper's scale would cost."""
+    tab = res.table("source", source.table(by_seed), {"seeds": "{:.0f}", "end_steps": "{:.0f}", "exp0_750": "{:.2e}",
+                                                      "exp1_750": "{:.2e}", "ratio_375": "{:.1f}", "ratio_750": "{:.1f}",
+                                                      "ratio_end": "{:.1f}", "cnn_fit": "{:.1f}"}, decimals=2, save=True)
+    if not (tab.source == "ours").any():
+        return
+    ours = tab[tab.source == "ours"].set_index("variant")
+    code = tab[tab.source.str.startswith("their code")].assign(v=lambda t: t.source.str.removeprefix("their code, "))
+    code = code.set_index("v")
+    csv = tab[tab.source == "their CSV"].iloc[0]
+    for name, idx in (("own", "fitted · own · reshuffled"), ("fixed", "fitted · own · fixed"),
+                      ("fresh", "fitted · fresh · reshuffled"), ("early", "early-stopped · own · reshuffled")):
+        if idx in ours.index:
+            row = ours.loc[idx]
+            res.glue_all({f"src_{name}_375": row.ratio_375, f"src_{name}_750": row.ratio_750,
+                          f"src_{name}_exp0": row.exp0_750, f"src_{name}_exp1": row.exp1_750,
+                          f"src_{name}_fit": row.cnn_fit, f"src_{name}_seeds": int(row.seeds)})
+    published = code.loc["as published"]
+    res.glue_all({"code_375": published.ratio_375, "code_750": published.ratio_750, "code_end": published.ratio_end,
+                  "code_exp0": published.exp0_750, "code_exp1": published.exp1_750,
+                  "code_own": code.loc["FCN on the CNN's own split"].ratio_end,
+                  "code_fresh": code.loc["more fresh data (19 200 rows)"].ratio_end,
+                  "code_short": code.loc["short CNN (300 steps)"].ratio_end,
+                  "code_reshuffled": code.loc["noise reshuffled"].ratio_end,
+                  "csv_375": csv.ratio_375, "csv_750": csv.ratio_750, "csv_end": csv.ratio_end,
+                  "csv_end_steps": int(csv.end_steps), "csv_exp0": csv.exp0_750, "csv_exp1": csv.exp1_750})
+    both = tab[tab.source != "their CSV"]
+    largest = max(both.exp1_750.dropna())
+    res.glue_all({"src_exp1_largest": largest, "csv_exp1_over_largest": csv.exp1_750 / largest,
+                  "src_ratio_largest": float(both.ratio_750.max()), "code_end_steps": int(published.end_steps),
+                  "authors_cnn_steps": 200 * CS.AUTHORS_STEPS_PER_EPOCH,  # Exp 1's CNN: 200 epochs in their CSV
+                  "src_mark": source.MARKS[-1]})
+    paper = BUDGETS["paper"]
+    units = [u for u in planned(paper) if u.experiment in ("Exp 0", "Exp 1")]
+    res.glue_all({"paper_run_units": len(units), "paper_run_gpu_hours": float(planning.estimate(units).gpu_hours.sum()),
+                  "paper_run_gpu": planning.ASSUMED_GPU[0], "paper_train": paper.train,
+                  "paper_cnn_cap": max(e.cnn.epochs for e in paper.experiments if e.name in ("0", "1"))})
 
 
 def deeper(res: Results, dist_all: pd.DataFrame) -> None:
