@@ -41,7 +41,9 @@ def ours(by_seed: dict[int, dict]) -> pd.DataFrame:
             s0, s1 = cosine_by_step(records[f"{e0}/FCN"]), cosine_by_step(records[f"{e1}/FCN"])
             last = int(min(s0.index.max(), s1.index.max()))
             fit = [records[f"{e.split()[0]}/CNN"]["clean_train_acc"] for e in (e0, e1)]  # a variant's CNN is its base's
-            row = {"cnn": cnn, "images": images, "feed": feed, "seed": seed, "last": last, "cnn_fit": float(np.mean(fit))}
+            epochs = records[f"{e0}/FCN"]["key"]["from"]["cnn"]["epochs"]  # the fitted start's length differs by phase
+            row = {"cnn": f"{cnn} {epochs} ep" if cnn == "fitted" else cnn, "images": images, "feed": feed,
+                   "seed": seed, "last": last, "cnn_fit": float(np.mean(fit))}
             for step, tag in [(m, str(m)) for m in MARKS] + [(last, "last")]:
                 row[f"exp0_{tag}"], row[f"exp1_{tag}"] = at(s0, step), at(s1, step)
             rows.append(row)
@@ -53,7 +55,7 @@ def authors_code() -> pd.DataFrame:
 
 
 def table(by_seed: dict[int, dict]) -> pd.DataFrame:
-    """One row per source and variant (CNN · FCN images · noise feed): Exp 0 and Exp 1 at 750 steps, the ratio at 375 and 750 steps and at the end
+    """One row per source and variant (CNN, with its epochs where fixed · FCN images · noise feed): Exp 0 and Exp 1 at 750 steps, the ratio at 375 and 750 steps and at the end
     of the FCN stage (ours: geometric mean over seeds), beside the authors' code and their CSV."""
     rows = []
     per = ours(by_seed)
