@@ -110,9 +110,9 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
             out.append(not_run(R[cid], "the fitted start F0, F1 is not in this budget"))
 
     def paired_family(rule, pairs, label, check):
-        tests = {k: one_sample(v) for k, v in pairs.items() if len(v)}
-        if not tests:
-            return not_run(rule, "no experiment of this budget has every arm")
+        if missing := [str(k) for k, v in pairs.items() if not len(v)]:  # the exploratory seeds: no F2, no controls
+            return not_run(rule, f"no run of these seeds has every arm (missing: {', '.join(missing)})")
+        tests = {k: one_sample(v) for k, v in pairs.items()}
         adjusted = holm(c.p for c in tests.values())
         return judge(rule, finding(all(c.significant() < 0 for c in tests.values()),
                                    any(c.diff > 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
@@ -144,14 +144,16 @@ def claims(by_seed: dict[int, dict], *, n_test: int, scale: str = "") -> list[di
 
     def overfit(rule, reference, label):
         """The FCN's train − validation gap minus that of `reference(seed, experiment)`, per experiment over seeds."""
-        gaps = {e: v for e in FITTED if (v := fcn_minus(reference, e, gap))}
+        gaps = {e: fcn_minus(reference, e, gap) for e in FITTED}
+        if missing := [e for e, v in gaps.items() if not v]:  # "every experiment" needs all four
+            return not_run(rule, f"no run of these seeds has every arm (missing: {', '.join(missing)})")
         tests = {e: one_sample(v) for e, v in gaps.items()}
         adjusted = holm(c.p for c in tests.values())
         return judge(rule, finding(
-            bool(tests) and all(c.significant() > 0 for c in tests.values()),
+            all(c.significant() > 0 for c in tests.values()),
             any(c.diff < 0 and p < ALPHA for c, p in zip(tests.values(), adjusted)),
             "; ".join(f"{LABEL[e]}: FCN gap − {label} {c.points(df_digits=0)}" for e, c in tests.items()),
-            min((len(v) for v in gaps.values()), default=0), list(tests), ("F0", "F1", "F2")))
+            min(len(v) for v in gaps.values()), list(tests), ("F0", "F1", "F2")))
 
     out.append(overfit(R["R5"], start_cnn, "CNN gap"))
     out.append(overfit(R["R5b"], continued, "gap of the CNN trained on"))
