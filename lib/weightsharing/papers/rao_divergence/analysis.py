@@ -153,9 +153,12 @@ def distance_table(by_seed: dict[int, dict]) -> pd.DataFrame:
     """Our distances (mean over the seeds that got there) at the FCN step counts of the authors' first two logged
     epochs, beside theirs at the same steps (Exp 0 and 1), and at the end of each FCN stage. Steps, not epochs: an
     epoch of ours is 40 steps at `cpu`, one of theirs 375."""
-    frames = {s: (r, distance_frame(r)) for s, r in by_seed.items()}
-    dist = pd.concat([d.assign(seed=s, steps=d.experiment.map(lambda e, r=r: start.steps_per_epoch(r[f"{e}/FCN"])) * d.epoch)
-                      for s, (r, d) in frames.items() if len(d)])  # a confirmatory seed has none of Exp 0-3
+    def with_steps(seed, records):
+        d = distance_frame(records)
+        spe = d.experiment.map(lambda e: start.steps_per_epoch(records[f"{e}/FCN"]))
+        return d.assign(seed=seed, steps=spe * d.epoch)
+
+    dist = pd.concat([with_steps(s, r) for s, r in by_seed.items()])
     rows = []
     for exp, g in dist.groupby("experiment", sort=False):
         for mark in (start.AUTHORS_STEPS_PER_EPOCH, 2 * start.AUTHORS_STEPS_PER_EPOCH) if exp in ("0", "1") else ():

@@ -179,8 +179,10 @@ def fitted_start(res: Results, cs: pd.DataFrame, by_seed: dict, confirm) -> None
     res.glue("fit_norm_F1", 100 * (math.exp(nm["F1"]) - 1))
 
 
-def _named(experiments, name: str):
-    return next(e for e in experiments if e.name == name)
+def _fitted_label(experiments) -> str | None:
+    """The source table's CNN label of a phase's fitted start (None where the budget has none)."""
+    f0 = next((e for e in experiments if e.name == "F0"), None)
+    return f"fitted {f0.cnn.epochs} ep" if f0 else None
 
 
 def source_of_the_gap(res: Results, by_seed: dict, b) -> None:
@@ -195,7 +197,7 @@ def source_of_the_gap(res: Results, by_seed: dict, b) -> None:
     code = tab[tab.source.str.startswith("their code")].assign(v=lambda t: t.source.str.removeprefix("their code, "))
     code = code.set_index("v")
     csv = tab[tab.source == "their CSV"].iloc[0]
-    explore, confirm = (f"fitted {_named(exps, 'F0').cnn.epochs} ep" for exps in (b.experiments, b.confirm_experiments))
+    explore, confirm = _fitted_label(b.experiments), _fitted_label(b.confirm_experiments)
     for name, idx in (("own", f"{explore} · own · reshuffled"), ("own_confirm", f"{confirm} · own · reshuffled"),
                       ("fixed", f"{explore} · own · fixed"), ("fresh", f"{explore} · fresh · reshuffled"),
                       ("early", "early-stopped · own · reshuffled")):

@@ -60,8 +60,9 @@ class Experiment:
 
 
 # The fitted start (issue 31): at the size the authors' code was measured at (3 200 training images), CNNs trained at a
-# fixed length long enough to fit their images (the regime check: clean training accuracy >= 0.95), then 30 FCN epochs
-# of 25 steps at `cpu`. F3 is Exp 3's analogue: F2's CNN freed at a quarter of its schedule (the paper: 50 of 200). The
+# fixed length meant to fit their images (the regime check: clean training accuracy >= 0.95), then 30 FCN epochs of 25
+# steps at `cpu`. F3 is Exp 3's analogue: F2's CNN freed at a quarter of its schedule (the paper's Exp 3 stops at 50
+# epochs, half of Exp 2's 100). The
 # variants trace the gap between the authors' code and their CSV (the FCN on fresh images; the fixed-order feed).
 FIT_TRAIN = 3_200
 

@@ -55,8 +55,9 @@ def authors_code() -> pd.DataFrame:
 
 
 def table(by_seed: dict[int, dict]) -> pd.DataFrame:
-    """One row per source and variant (CNN, with its epochs where fixed · FCN images · noise feed): Exp 0 and Exp 1 at 750 steps, the ratio at 375 and 750 steps and at the end
-    of the FCN stage (ours: geometric mean over seeds), beside the authors' code and their CSV."""
+    """One row per source and variant (CNN, with its epochs where fixed · FCN images · noise feed): Exp 0 and Exp 1 at
+    750 steps, the ratio at 375 and 750 steps and at the end of the FCN stage (ours: geometric mean over seeds), beside
+    the authors' code and their CSV."""
     rows = []
     per = ours(by_seed)
     for (cnn, images, feed), g in per.groupby(["cnn", "images", "feed"], sort=False):
