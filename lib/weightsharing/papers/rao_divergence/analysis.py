@@ -21,13 +21,14 @@ SNAPSHOT_OF = {"3": "2", "F3": "F2"}           # a short start: the FCN begins f
 
 def stages(records: dict, names=PAPER_EXPERIMENTS) -> dict[str, tuple[dict, dict]]:
     """Experiment -> (the CNN state the FCN started from, the final FCN), Exp 3's (F3's) CNN being Exp 2's (F2's)
-    snapshot."""
+    snapshot and a variant's ("F1 fixed") its base experiment's CNN."""
     out = {}
     for name in names:
         fcn = records.get(f"{name}/FCN")
         if fcn is None:
             continue
-        cnn = records[f"{SNAPSHOT_OF[name]}/CNN"]["snapshot_eval"] if name in SNAPSHOT_OF else records[f"{name}/CNN"]
+        base = name.split()[0]
+        cnn = records[f"{SNAPSHOT_OF[name]}/CNN"]["snapshot_eval"] if name in SNAPSHOT_OF else records[f"{base}/CNN"]
         out[name] = (cnn, fcn)
     return out
 
@@ -87,6 +88,14 @@ def distance_frame(records: dict, names=PAPER_EXPERIMENTS) -> pd.DataFrame:
         for i, epoch in enumerate(h["epoch"]):
             rows.append({"experiment": name, "epoch": epoch, **{s: h[s][i] for s in h if s.startswith(("euclid", "cos"))}})
     return pd.DataFrame(rows)
+
+
+def distance_steps(records: dict, names=PAPER_EXPERIMENTS) -> pd.DataFrame:
+    """`distance_frame` with each row's FCN step count (epochs x the stage's steps per epoch)."""
+    d = distance_frame(records, names)
+    if not len(d):
+        return d.assign(steps=pd.Series(dtype=int))
+    return d.assign(steps=d.experiment.map(lambda e: start.steps_per_epoch(records[f"{e}/FCN"])) * d.epoch)
 
 
 def series_of(dist: pd.DataFrame, exp: str, col: str) -> pd.Series:
@@ -153,12 +162,7 @@ def distance_table(by_seed: dict[int, dict]) -> pd.DataFrame:
     """Our distances (mean over the seeds that got there) at the FCN step counts of the authors' first two logged
     epochs, beside theirs at the same steps (Exp 0 and 1), and at the end of each FCN stage. Steps, not epochs: an
     epoch of ours is 40 steps at `cpu`, one of theirs 375."""
-    def with_steps(seed, records):
-        d = distance_frame(records)
-        spe = d.experiment.map(lambda e: start.steps_per_epoch(records[f"{e}/FCN"]))
-        return d.assign(seed=seed, steps=spe * d.epoch)
-
-    dist = pd.concat([with_steps(s, r) for s, r in by_seed.items()])
+    dist = pd.concat([distance_steps(r).assign(seed=s) for s, r in by_seed.items()])
     rows = []
     for exp, g in dist.groupby("experiment", sort=False):
         for mark in (start.AUTHORS_STEPS_PER_EPOCH, 2 * start.AUTHORS_STEPS_PER_EPOCH) if exp in ("0", "1") else ():

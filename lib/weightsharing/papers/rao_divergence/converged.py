@@ -18,7 +18,7 @@ AUTHORS_STEPS_PER_EPOCH = 375  # 48 000 training rows, batch 128
 AUTHORS_ROBUSTNESS = {"translate": {"CNN": 0.369371653, "FCN": 0.372731864},
                       "noise": {"CNN": 0.955309153, "FCN": 0.938592076}}
 EXPERIMENTS = {"F0": 0.0, "F1": 0.3}
-AUTHORS_OF = {"F0": "0", "F1": "1", "C0": "0", "C1": "1"}  # the authors' experiment at the same noise level
+AUTHORS_OF = {"F0": "0", "F1": "1"}  # the authors' experiment at the same noise level
 LAYER1_POSITIONS = ((FEATURES[0][4] - FEATURES[0][2]) // FEATURES[0][3] + 1) ** 2
 
 
@@ -46,12 +46,12 @@ def steps_per_epoch(record: dict) -> int:
     return -(-n // key["batch_size"])
 
 
-def frame(by_seed: dict[int, dict], experiments: dict[str, float] = EXPERIMENTS) -> pd.DataFrame:
+def frame(by_seed: dict[int, dict]) -> pd.DataFrame:
     """summary.json's `converged_start` (the fitted start since issue 31): per sigma, seed and FCN step, the cosine distance at r = 1 (layers 1-3), the
     unnormalised layer-1 drift from the converted weights and the layer-1 norm."""
     rows = []
     for seed, records in by_seed.items():
-        for name, sigma in experiments.items():
+        for name, sigma in EXPERIMENTS.items():
             rec = records.get(f"{name}/FCN")
             if rec is None:
                 continue

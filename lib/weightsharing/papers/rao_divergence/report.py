@@ -216,10 +216,9 @@ def source_of_the_gap(res: Results, by_seed: dict, b) -> None:
                   "csv_375": csv.ratio_375, "csv_750": csv.ratio_750, "csv_end": csv.ratio_end,
                   "csv_end_steps": int(csv.end_steps), "csv_exp0": csv.exp0_750, "csv_exp1": csv.exp1_750})
     both = tab[tab.source != "their CSV"]
-    largest = max(both.exp1_750.dropna())
+    largest, smallest = both.exp1_750.max(), both.exp0_750.min()  # NaN-skipping: rows with a ratio only
     res.glue_all({"src_exp1_largest": largest, "csv_exp1_over_largest": csv.exp1_750 / largest,
-                  "src_exp0_smallest": min(both.exp0_750.dropna()),
-                  "csv_exp0_over_smallest": csv.exp0_750 / min(both.exp0_750.dropna()),
+                  "src_exp0_smallest": smallest, "csv_exp0_over_smallest": csv.exp0_750 / smallest,
                   "src_ratio_largest": float(both.ratio_750.max()), "code_end_steps": int(published.end_steps),
                   "authors_cnn_steps": 200 * CS.AUTHORS_STEPS_PER_EPOCH,  # Exp 1's CNN: 200 epochs in their CSV
                   "src_mark": source.MARKS[-1]})

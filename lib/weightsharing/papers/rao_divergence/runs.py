@@ -54,7 +54,7 @@ class Experiment:
                                      # authors' noise generator does (fresh noise each pass)
     fcn_data: str = "own"            # "fresh": the FCN stage trains on as many images the CNN never saw
     leak: bool = False               # L: the code's buggy split of the official training pool
-    subset: int | None = None        # C0, C1: the first `subset` images of the clean training split
+    subset: int | None = None        # C0, C1, F*: the first `subset` images of the clean training split
     control: bool = True             # train the equal-training control (CNN continued) beside the FCN
     cnn_precision: str = "fp32"      # every stored CNN; new ones take PRECISION["CNN"]
 
@@ -150,28 +150,37 @@ class Split:
     counts: dict | None = None  # the leak's exact counts, for the buggy split
 
 
+def seeded_order(budget: Budget) -> torch.Tensor:
+    """The run's one permutation of the official training set: the clean split, the leak's pool and the fresh images
+    are all cut from it."""
+    return torch.randperm(len(data.load("cifar10").y_train), generator=torch.Generator().manual_seed(budget.seed))
+
+
+def pixels(x: torch.Tensor, device: str) -> torch.Tensor:
+    return (x.float() / 255).to(device)  # [0, 1], no normalisation (as the code)
+
+
 def clean_split(budget: Budget, device: str = "cpu") -> Split:
     """One fixed seeded split of the official training set, used by both stages of every clean experiment."""
     ds = data.load("cifar10")
-    order = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(budget.seed))
+    order = seeded_order(budget)
     val, train = order[:budget.val], order[budget.val:budget.val + budget.train]
-    f = lambda x: (x.float() / 255).to(device)
-    return Split(f(ds.x_train[train]), ds.y_train[train].to(device), f(ds.x_train[val]), ds.y_train[val].to(device),
-                 f(ds.x_test[:budget.test]), ds.y_test[:budget.test].to(device))
+    return Split(pixels(ds.x_train[train], device), ds.y_train[train].to(device), pixels(ds.x_train[val], device),
+                 ds.y_train[val].to(device), pixels(ds.x_test[:budget.test], device), ds.y_test[:budget.test].to(device))
 
 
 def leaky_split(budget: Budget, stage: int, device: str = "cpu") -> Split:
     """The code's in-place shuffle of a pool of the official training set, cut 80/20; each stage shuffles afresh
     (seed + stage), as the code reruns main.py. The test set stays the untouched official one."""
     ds = data.load("cifar10")
-    pool = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(budget.seed))[:budget.leak_pool]
+    pool = seeded_order(budget)[:budget.leak_pool]
     train, val = leak.buggy_split(budget.leak_pool, seed=budget.seed + stage)
     counts = leak.leak_counts(train, val, earlier_train=leak.buggy_split(budget.leak_pool, budget.seed)[0]
                               if stage else None)
-    f = lambda x: (x.float() / 255).to(device)
     idx_t, idx_v = pool[torch.from_numpy(train)], pool[torch.from_numpy(val)]
-    return Split(f(ds.x_train[idx_t]), ds.y_train[idx_t].to(device), f(ds.x_train[idx_v]), ds.y_train[idx_v].to(device),
-                 f(ds.x_test[:budget.test]), ds.y_test[:budget.test].to(device), counts)
+    return Split(pixels(ds.x_train[idx_t], device), ds.y_train[idx_t].to(device), pixels(ds.x_train[idx_v], device),
+                 ds.y_train[idx_v].to(device), pixels(ds.x_test[:budget.test], device),
+                 ds.y_test[:budget.test].to(device), counts)
 
 
 # ---------------------------------------------------------------------------------------------- one stage
@@ -185,11 +194,10 @@ def fresh_images(budget: Budget, split: Split, n: int, device: str = "cpu") -> S
     """`n` training images the clean split never used (the next ones in its seeded order), validation and test
     unchanged: an FCN stage on data its CNN never saw."""
     ds = data.load("cifar10")
-    order = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(budget.seed))
-    idx = order[budget.val + budget.train:budget.val + budget.train + n]
+    idx = seeded_order(budget)[budget.val + budget.train:budget.val + budget.train + n]
     if len(idx) < n:
         raise ValueError(f"only {len(idx)} unused training images for a fresh FCN stage of {n}: lower the budget's train")
-    return replace(split, x_train=(ds.x_train[idx].float() / 255).to(device), y_train=ds.y_train[idx].to(device))
+    return replace(split, x_train=pixels(ds.x_train[idx], device), y_train=ds.y_train[idx].to(device))
 
 
 def correct_bits(model: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> torch.Tensor:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import converged as CS
+from .analysis import distance_steps, stages
 
 AUTHORS_CODE = Path(__file__).with_name("authors_code_run.csv")
 MARKS = (375, 750)  # FCN steps: one and two of the authors' epochs
@@ -18,13 +19,6 @@ OURS = (("F0", "F1", "fitted", "own", "reshuffled"),
         ("F0", "F1 fixed", "fitted", "own", "fixed"),
         ("F0 fresh", "F1 fresh", "fitted", "fresh", "reshuffled"),
         ("C0", "C1", "early-stopped", "own", "reshuffled"))
-
-
-def cosine_by_step(rec: dict) -> pd.Series:
-    """1 - cos at r = 1 of layer 1 against FCN steps, from 0 at conversion."""
-    spe = CS.steps_per_epoch(rec)
-    h = rec["history"]
-    return pd.Series([0.0] + list(h["cos_l1_r1"]), index=[0] + [e * spe for e in h["epoch"]])
 
 
 def at(s: pd.Series, step: float) -> float:
@@ -38,9 +32,10 @@ def ours(by_seed: dict[int, dict]) -> pd.DataFrame:
         for seed, records in by_seed.items():
             if f"{e0}/FCN" not in records or f"{e1}/FCN" not in records:
                 continue
-            s0, s1 = cosine_by_step(records[f"{e0}/FCN"]), cosine_by_step(records[f"{e1}/FCN"])
+            d = distance_steps(records, (e0, e1))  # 1 - cos at r = 1 of layer 1 against FCN steps, 0 at conversion
+            s0, s1 = (d[d.experiment == e].set_index("steps").cos_l1_r1 for e in (e0, e1))
             last = int(min(s0.index.max(), s1.index.max()))
-            fit = [records[f"{e.split()[0]}/CNN"]["clean_train_acc"] for e in (e0, e1)]  # a variant's CNN is its base's
+            fit = [cnn_rec["clean_train_acc"] for cnn_rec, _ in stages(records, (e0, e1)).values()]
             epochs = records[f"{e0}/FCN"]["key"]["from"]["cnn"]["epochs"]  # the fitted start's length differs by phase
             row = {"cnn": f"{cnn} {epochs} ep" if cnn == "fitted" else cnn, "images": images, "feed": feed,
                    "seed": seed, "last": last, "cnn_fit": float(np.mean(fit))}
