@@ -26,7 +26,8 @@ def run(ctx: RunContext) -> Results:
     decayed, runs = schedule.lr_decays.apply(lambda x: (x > 0).sum()), schedule.size()
     res.glue_all({"decayed_explore": int(decayed.get(False, 0)), "runs_explore": int(runs.get(False, 0)),
                   "decayed_confirm": int(decayed.get(True, 0)), "runs_confirm": int(runs.get(True, 0))})
-    conf = with_stuck(everything[(everything.experiment == "E2-E3") & everything.confirmatory])
+    main_all = with_stuck(everything[everything.experiment == "E2-E3"])  # the claims' cut: over both phases
+    conf = main_all[main_all.confirmatory]
     trained = conf[~conf.stuck].groupby("dataset")
     res.glue("decayed_trained", "; ".join(f"{d}: {int((g.lr_decays > 0).sum())} of {len(g)}" for d, g in trained) or "none")
     main = df[df.experiment == "E2-E3"]
